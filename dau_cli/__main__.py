@@ -1,0 +1,3 @@
+from dau_cli.cli import main
+
+main()

@@ -1,0 +1,62 @@
+"""`dau train`: train a classifier and write a checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from dau_cli.cli.common import handle_errors, open_run, out, pct, print_json
+
+
+@handle_errors
+def train(
+    recipe: Optional[str] = typer.Option(None, "--recipe", "-r", help="Preset from `dau recipes ls`, or a .toml path."),
+    dataset: Optional[str] = typer.Option(None, help="digits (embedded), cifar10 or cifar100."),
+    model: Optional[str] = typer.Option(None, help="cnn, resnet18 or vgg16_bn."),
+    epochs: Optional[int] = typer.Option(None, min=1, help="Passes over the training set."),
+    batch_size: Optional[int] = typer.Option(None, min=1, help="Images per step."),
+    lr: Optional[float] = typer.Option(None, help="Peak learning rate."),
+    seed: Optional[int] = typer.Option(None, help="Seed of initialisation, order and augmentation."),
+    device: Optional[str] = typer.Option(None, help="auto, cpu or cuda."),
+    data_root: Optional[Path] = typer.Option(None, help="Where the dataset lives (default <DAU_HOME>/data)."),
+    download: bool = typer.Option(False, "--download", help="Download the dataset if it is missing."),
+    out_path: Optional[Path] = typer.Option(None, "-o", "--out", help="Checkpoint to write (default <dataset>-<model>.pt)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
+    sets: list[str] = typer.Option([], "--set", help="Override any recipe value, e.g. --set train.lr=0.05."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+) -> None:
+    """Train a classifier and write a checkpoint that prune, forget and audit can use.
+
+    Examples:
+
+      dau train                                 # digits + cnn, the embedded default
+
+      dau train --recipe cifar10-resnet18 --download
+
+      dau train --epochs 10 --set train.lr=0.1 -o digits.pt
+    """
+    from dau_cli.config import as_dict, resolve
+
+    flags = {"data.dataset": dataset, "model.arch": model, "train.epochs": epochs, "train.batch_size": batch_size,
+             "train.lr": lr, "train.seed": seed, "train.device": device,
+             "data.data_root": str(data_root) if data_root else None, "data.download": download or None}
+    config = resolve(recipe, flags, sets)
+    from dau_cli.engine.checkpoint import check_output, save_checkpoint
+    from dau_cli.engine.train import pick_device, train_checkpoint
+
+    target = check_output(out_path or Path(f"{config['data'].dataset}-{config['model'].arch}.pt"), [], force)
+    dev = pick_device(config["train"].device)
+    with open_run("train", as_dict(config), str(dev)) as run:
+        ckpt, summary = train_checkpoint(config, run)
+        save_checkpoint(ckpt, target)
+        run.update(summary=summary, outputs={"checkpoint": str(target.resolve())})
+    result = {"checkpoint": str(target), "run_dir": str(run.dir), **summary}
+    if json_out:
+        print_json(result)
+        return
+    out.print(f"trained {config['model'].arch} on {config['data'].dataset} in {summary['wall_time_s']:.1f} s "
+              f"on {summary['device']}: train {pct(summary['train_acc'])} %, val {pct(summary['val_acc'])} %, "
+              f"[bold]test accuracy {pct(summary['test_acc'])} %[/]")
+    out.print(f"checkpoint: {target}   run: {run.dir}")

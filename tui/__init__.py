@@ -1,0 +1,1 @@
+"""dau's live dashboard: follows run directories, never imports torch."""

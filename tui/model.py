@@ -1,0 +1,438 @@
+"""What the dashboard knows about one run, built from its events alone (no Textual, no torch).
+
+`EventTailer` reads new lines of `events.jsonl` from a kept file offset; `RunModel` folds events
+into bounded series (at most `limit` points each, however long the run) and hands out immutable
+`RunSnapshot`s that the UI thread can draw without locks.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dau_cli.runs import parse_events
+
+#: Most points a series keeps; older points are merged into bucket means as a run grows.
+SERIES_LIMIT = 1000
+
+#: Step keys drawn as losses. DAU steps carry the first five; plain training carries `loss`.
+ATTACKER_KEYS = ("attacker_loss",)
+DEFENDER_KEYS = ("defender_loss", "ce", "adv", "bt")
+PLAIN_KEYS = ("loss", "acc")
+STEP_KEYS = ATTACKER_KEYS + DEFENDER_KEYS + PLAIN_KEYS
+
+
+def _number(value: Any) -> float | None:
+    """`value` as a finite float, or None (strings, bools, NaN and infinities are skipped)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+class Series:
+    """A growing (x, y) series held in at most `limit` points.
+
+    Points are kept in buckets of `stride` raw points (their means). When `limit` buckets fill
+    up, neighbours are merged pairwise and the stride doubles, so memory and drawing cost stay
+    bounded while the shape of the curve is kept. The newest, unfinished bucket is included
+    in `points()` so the latest value is always visible.
+    """
+
+    __slots__ = ("limit", "stride", "count", "last", "_xs", "_ys", "_sx", "_sy", "_n")
+
+    def __init__(self, limit: int = SERIES_LIMIT) -> None:
+        if limit < 2:
+            raise ValueError("limit must be at least 2")
+        self.limit = limit - limit % 2  # even, so pairwise merging leaves no odd bucket
+        self.stride = 1
+        self.count = 0  # raw points added
+        self.last: float | None = None  # the latest raw y
+        self._xs: list[float] = []
+        self._ys: list[float] = []
+        self._sx = 0.0
+        self._sy = 0.0
+        self._n = 0
+
+    def add(self, x: float, y: float) -> None:
+        self.count += 1
+        self.last = y
+        self._sx += x
+        self._sy += y
+        self._n += 1
+        if self._n >= self.stride:
+            self._xs.append(self._sx / self._n)
+            self._ys.append(self._sy / self._n)
+            self._sx = self._sy = 0.0
+            self._n = 0
+            if len(self._xs) >= self.limit:
+                self._halve()
+
+    def _halve(self) -> None:
+        xs, ys = self._xs, self._ys
+        self._xs = [(a + b) / 2 for a, b in zip(xs[0::2], xs[1::2])]
+        self._ys = [(a + b) / 2 for a, b in zip(ys[0::2], ys[1::2])]
+        self.stride *= 2
+
+    def points(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        xs, ys = list(self._xs), list(self._ys)
+        if self._n:
+            xs.append(self._sx / self._n)
+            ys.append(self._sy / self._n)
+        return tuple(xs), tuple(ys)
+
+    def __len__(self) -> int:
+        return len(self._xs) + (1 if self._n else 0)
+
+
+# ----------------------------------------------------------------------------- tailing
+
+
+class EventTailer:
+    """Reads the events appended to a run's `events.jsonl` since the last call.
+
+    The file offset is kept, so each poll reads only new bytes; an unfinished last line is held
+    back until its newline arrives. If the file is replaced or truncated, reading starts over
+    and `reset` is set so the caller can rebuild what it derived from the old file.
+    """
+
+    def __init__(self, run_dir: Path, chunk_bytes: int = 4 << 20) -> None:
+        self.path = Path(run_dir) / "events.jsonl"
+        self.chunk_bytes = chunk_bytes
+        self.offset = 0
+        self.exists = False  # whether the file was there at the last poll
+        self.seen = False  # whether it was ever there
+        self.reset = False  # set when the file started over; the caller clears it
+        self.more = False  # set when the last poll stopped before the end of the file
+        self._tail = b""
+        self._ident: tuple[int, int] | None = None
+
+    def poll(self) -> list[dict[str, Any]]:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            self.exists = self.more = False
+            return []
+        ident = (st.st_dev, st.st_ino)
+        if self._ident is not None and (ident != self._ident or st.st_size < self.offset):
+            self.offset, self._tail, self.reset = 0, b"", True
+        self._ident = ident
+        self.exists = self.seen = True
+        if st.st_size == self.offset:
+            self.more = False
+            return []
+        try:
+            with open(self.path, "rb") as f:
+                f.seek(self.offset)
+                data = f.read(min(st.st_size - self.offset, self.chunk_bytes))
+        except OSError:
+            self.exists = self.more = False
+            return []
+        self.offset += len(data)
+        self.more = self.offset < st.st_size
+        buf = self._tail + data
+        cut = buf.rfind(b"\n")
+        if cut < 0:
+            self._tail = buf
+            return []
+        self._tail = buf[cut + 1 :]
+        events, _ = parse_events(buf[: cut + 1].decode("utf-8", "replace"))
+        return events
+
+    @property
+    def pending(self) -> int:
+        """Bytes of an unfinished last line held back."""
+        return len(self._tail)
+
+
+# ----------------------------------------------------------------------------- the model
+
+
+@dataclass(frozen=True)
+class Roc:
+    attack: str
+    pair: str
+    fpr: tuple[float, ...]
+    tpr: tuple[float, ...]
+    auc: float | None
+
+
+@dataclass(frozen=True)
+class RunSnapshot:
+    """Everything the run screen draws, frozen at one moment (safe to hand between threads)."""
+
+    events: int = 0
+    unknown: int = 0
+    dau: bool = False  # whether step events carry DAU losses
+    steps: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = field(default_factory=dict)
+    metrics: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = field(default_factory=dict)
+    auc: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = field(default_factory=dict)
+    roc: tuple[Roc, ...] = ()
+    latest: dict[str, float] = field(default_factory=dict)  # newest raw value of each step key
+    phase: str | None = None
+    step: int = 0
+    total: int = 0
+    epoch: int | None = None
+    epochs: int | None = None
+    rate: float | None = None  # steps per second in the current phase
+    eta: float | None = None  # seconds left in the current phase, as of `last_t`
+    first_t: float | None = None
+    last_t: float | None = None
+    status: str | None = None
+    error: str | None = None
+    logs: tuple[tuple[str, str], ...] = ()  # (level, message), newest last
+    result: dict[str, Any] = field(default_factory=dict)
+    steps_version: int = 0
+    epochs_version: int = 0
+    roc_version: int = 0
+
+
+class RunModel:
+    """Folds a run's events into bounded series. Unknown types and bad values are skipped."""
+
+    def __init__(self, limit: int = SERIES_LIMIT) -> None:
+        self.limit = limit
+        self.events = 0
+        self.unknown = 0
+        self.dau = False
+        self.steps: dict[str, Series] = {}
+        self.metrics: dict[str, Series] = {}
+        self.auc: dict[str, Series] = {}
+        self.roc: dict[tuple[str, str], Roc] = {}
+        self.latest: dict[str, float] = {}
+        self.phase: str | None = None
+        self.step = 0
+        self.total = 0
+        self.epoch: int | None = None
+        self.epochs: int | None = None
+        self.status: str | None = None
+        self.error: str | None = None
+        self.logs: deque[tuple[str, str]] = deque(maxlen=20)
+        self.result: dict[str, Any] = {}
+        self.first_t: float | None = None
+        self.last_t: float | None = None
+        # x positions run on across phases, so a run with several loops draws one curve
+        self._step_x = 0
+        self._step_base = 0
+        self._step_phase: str | None = None
+        self._step_prev = 0
+        self._epoch_x = 0
+        self._epoch_base = 0
+        self._epoch_phase: str | None = None
+        self._epoch_prev = -1
+        # timing of the current phase, for the rate and ETA
+        self._rate_t0: float | None = None
+        self._rate_s0 = 0
+        self.rate: float | None = None
+        self.steps_version = 0
+        self.epochs_version = 0
+        self.roc_version = 0
+
+    # -- folding
+
+    def apply_all(self, events: list[dict[str, Any]]) -> None:
+        for ev in events:
+            self.apply(ev)
+
+    def apply(self, ev: dict[str, Any]) -> None:
+        self.events += 1
+        t = _number(ev.get("t"))
+        if t is not None:
+            self.first_t = t if self.first_t is None else self.first_t
+            self.last_t = t
+        handler = self._HANDLERS.get(ev.get("type"))  # type: ignore[arg-type]
+        if handler is None:
+            self.unknown += 1
+            return
+        try:
+            handler(self, ev, t)
+        except (TypeError, ValueError, AttributeError):
+            self.unknown += 1  # a known type with malformed fields: skip it, keep going
+
+    def _on_status(self, ev: dict[str, Any], t: float | None) -> None:
+        status = ev.get("status")
+        if isinstance(status, str):
+            self.status = status
+        if isinstance(ev.get("error"), str):
+            self.error = ev["error"]
+
+    def _on_log(self, ev: dict[str, Any], t: float | None) -> None:
+        level = ev.get("level") if isinstance(ev.get("level"), str) else "info"
+        self.logs.append((level, str(ev.get("message", ""))))
+
+    def _on_phase(self, ev: dict[str, Any], t: float | None) -> None:
+        self.phase = str(ev.get("phase") or "")
+        self.total = int(_number(ev.get("total")) or 0)
+        self.epochs = int(ev["epochs"]) if _number(ev.get("epochs")) is not None else None
+        self.step, self.epoch = 0, None
+        self._rate_t0, self._rate_s0, self.rate = t, 0, None
+
+    def _on_step(self, ev: dict[str, Any], t: float | None) -> None:
+        step = int(_number(ev.get("step")) or 0)
+        phase = ev.get("phase", self.phase)
+        if phase != self._step_phase or step <= self._step_prev:
+            self._step_base = self._step_x
+            self._step_phase = phase
+            if phase != self.phase:  # a loop that announced no phase event
+                self.phase = phase if isinstance(phase, str) else self.phase
+                self._rate_t0, self._rate_s0, self.rate = None, 0, None
+        self._step_prev = step
+        x = self._step_base + step
+        self._step_x = x
+        self.step = step
+        total = _number(ev.get("total"))
+        if total:
+            self.total = int(total)
+        if _number(ev.get("epoch")) is not None:
+            self.epoch = int(ev["epoch"])
+        for key in STEP_KEYS:
+            y = _number(ev.get(key))
+            if y is not None:
+                series = self.steps.get(key)
+                if series is None:
+                    series = self.steps[key] = Series(self.limit)
+                series.add(x, y)
+                self.latest[key] = y
+        for key in ("images_per_s", "attacker_acc"):
+            y = _number(ev.get(key))
+            if y is not None:
+                self.latest[key] = y
+        if "attacker_loss" in ev or "defender_loss" in ev:
+            self.dau = True
+        if t is not None:
+            if self._rate_t0 is None:
+                self._rate_t0, self._rate_s0 = t, step
+            elif t > self._rate_t0 and step > self._rate_s0:
+                self.rate = (step - self._rate_s0) / (t - self._rate_t0)
+        self.steps_version += 1
+
+    def _on_epoch(self, ev: dict[str, Any], t: float | None) -> None:
+        epoch = int(_number(ev.get("epoch")) or 0)
+        phase = ev.get("phase", self.phase)
+        if phase != self._epoch_phase or epoch <= self._epoch_prev:
+            self._epoch_base = self._epoch_x
+            self._epoch_phase = phase
+        self._epoch_prev = epoch
+        x = self._epoch_base + epoch
+        self._epoch_x = x
+        self.epoch = epoch
+        if _number(ev.get("epochs")) is not None:
+            self.epochs = int(ev["epochs"])
+        for table, values in ((self.metrics, ev.get("metrics")), (self.auc, ev.get("auc"))):
+            if not isinstance(values, dict):
+                continue
+            for name, value in values.items():
+                y = _number(value)
+                if y is None:
+                    continue
+                series = table.get(name)
+                if series is None:
+                    series = table[name] = Series(self.limit)
+                series.add(x, y)
+        self.epochs_version += 1
+
+    def _on_roc(self, ev: dict[str, Any], t: float | None) -> None:
+        fpr, tpr = ev.get("fpr"), ev.get("tpr")
+        if not isinstance(fpr, list) or not isinstance(tpr, list):
+            return
+        pts = [(float(a), float(b)) for a, b in zip(fpr, tpr) if _number(a) is not None and _number(b) is not None]
+        attack, pair = str(ev.get("attack", "?")), str(ev.get("pair", ""))
+        self.roc[(attack, pair)] = Roc(
+            attack, pair, tuple(p[0] for p in pts), tuple(p[1] for p in pts), _number(ev.get("auc"))
+        )
+        self.roc_version += 1
+
+    def _on_result(self, ev: dict[str, Any], t: float | None) -> None:
+        if isinstance(ev.get("metrics"), dict):
+            self.result.update(ev["metrics"])
+
+    _HANDLERS = {
+        "status": _on_status,
+        "log": _on_log,
+        "phase": _on_phase,
+        "step": _on_step,
+        "epoch": _on_epoch,
+        "roc": _on_roc,
+        "result": _on_result,
+    }
+
+    # -- reading
+
+    @property
+    def eta(self) -> float | None:
+        if self.rate and self.total and self.step < self.total:
+            return (self.total - self.step) / self.rate
+        return None
+
+    def snapshot(self) -> RunSnapshot:
+        return RunSnapshot(
+            events=self.events,
+            unknown=self.unknown,
+            dau=self.dau,
+            steps={k: s.points() for k, s in self.steps.items()},
+            metrics={k: s.points() for k, s in self.metrics.items()},
+            auc={k: s.points() for k, s in self.auc.items()},
+            roc=tuple(self.roc.values()),
+            latest=dict(self.latest),
+            phase=self.phase,
+            step=self.step,
+            total=self.total,
+            epoch=self.epoch,
+            epochs=self.epochs,
+            rate=self.rate,
+            eta=self.eta,
+            first_t=self.first_t,
+            last_t=self.last_t,
+            status=self.status,
+            error=self.error,
+            logs=tuple(self.logs),
+            result=dict(self.result),
+            steps_version=self.steps_version,
+            epochs_version=self.epochs_version,
+            roc_version=self.roc_version,
+        )
+
+
+# ----------------------------------------------------------------------------- formatting
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None or seconds < 0 or not math.isfinite(seconds):
+        return "–"
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+
+
+def fmt_time(t: float | None) -> str:
+    if not t:
+        return "–"
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
+
+
+def fmt_number(value: Any) -> str:
+    v = _number(value)
+    if v is None:
+        return str(value)
+    if v == int(v) and abs(v) < 1e6:
+        return str(int(v))
+    if abs(v) >= 10:
+        return f"{v:.1f}"
+    return f"{v:.3f}"
+
+
+def fmt_metrics(metrics: dict[str, Any] | None, limit: int = 4) -> str:
+    if not metrics:
+        return ""
+    parts = [f"{k}={fmt_number(v)}" for k, v in list(metrics.items())[:limit]]
+    return "  ".join(parts)
