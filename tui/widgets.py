@@ -1,0 +1,216 @@
+"""The run screen's widgets: plotext line charts, the GPU strip and the progress line."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from rich.text import Text
+from textual.app import RenderResult
+from textual.widgets import Static
+from textual_plotext import PlotextPlot
+
+from tui.gpu import GpuSample
+from tui.model import Roc
+
+Points = tuple[Sequence[float], Sequence[float]]
+
+#: One colour per curve, as hex for Textual markup and RGB for plotext.
+PALETTE = {
+    "attacker_loss": "#ff6b6b",
+    "defender_loss": "#51cf66",
+    "ce": "#4dabf7",
+    "adv": "#da77f2",
+    "bt": "#ffd43b",
+    "loss": "#ff922b",
+    "acc": "#4dabf7",
+    "forget_acc": "#ff6b6b",
+    "retain_acc": "#51cf66",
+    "val_acc": "#4dabf7",
+    "test_acc": "#da77f2",
+    "train_acc": "#ffd43b",
+}
+FALLBACK = ["#ff922b", "#20c997", "#f06595", "#94d82d", "#748ffc", "#fab005", "#66d9e8", "#e599f7"]
+GREY = "#868e96"
+
+
+def rgb(hex_colour: str) -> tuple[int, int, int]:
+    h = hex_colour.lstrip("#")
+    return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
+
+
+def colour_for(name: str, index: int) -> str:
+    return PALETTE.get(name) or FALLBACK[index % len(FALLBACK)]
+
+
+def decimate(xs: Sequence[float], ys: Sequence[float], most: int) -> Points:
+    """At most `most` points of a curve, as means of equal runs of neighbours."""
+    n = len(xs)
+    if n <= most or most < 1:
+        return xs, ys
+    k = math.ceil(n / most)
+    dx = [sum(xs[i : i + k]) / len(xs[i : i + k]) for i in range(0, n, k)]
+    dy = [sum(ys[i : i + k]) / len(ys[i : i + k]) for i in range(0, n, k)]
+    return dx, dy
+
+
+class Chart(PlotextPlot):
+    """A bordered line chart. `series` holds the data as given, for drawing and for tests."""
+
+    DEFAULT_CSS = """
+    Chart {
+        border: round $panel-lighten-2;
+        border-title-color: $text;
+        border-title-style: bold;
+        border-subtitle-color: $text-muted;
+        height: 1fr;
+        width: 1fr;
+        padding: 0;
+    }
+    """
+
+    #: Shown in place of the axes while there is nothing to draw.
+    empty_text = "waiting for data"
+
+    def __init__(self, title: str, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.border_title = title
+        self.series: dict[str, Points] = {}
+        self.colours: dict[str, str] = {}
+        self.draws = 0  # how many times the plot was rebuilt (for tests and profiling)
+        self._built_for: tuple[int, int] | None = None
+
+    # -- data
+
+    def set_series(self, series: dict[str, Points], title: str | None = None, empty_text: str | None = None) -> None:
+        self.series = {k: v for k, v in series.items() if len(v[0])}
+        self.colours = {k: colour_for(k, i) for i, k in enumerate(self.series)}
+        if title is not None:
+            self.border_title = title
+        if empty_text is not None:
+            self.empty_text = empty_text
+        self.border_subtitle = self.legend()
+        self._built_for = None
+        self.refresh()
+
+    def point_count(self, name: str | None = None) -> int:
+        if name is not None:
+            return len(self.series.get(name, ((), ()))[0])
+        return sum(len(xs) for xs, _ in self.series.values())
+
+    def legend(self) -> str:
+        return " ".join(f"[{self.colours[k]}]━[/] {k}" for k in self.series)
+
+    # -- drawing
+
+    def render(self) -> RenderResult:
+        if not self.series:
+            return Text(self.empty_text, style="dim italic", justify="center")
+        size = (self.size.width, self.size.height)
+        if self._built_for != size:
+            self.plt.clear_data()
+            self.plt.clear_figure()
+            self.draw(max(20, 2 * self.size.width))
+            self._built_for = size
+            self.draws += 1
+        return super().render()
+
+    def draw(self, most: int) -> None:
+        plt = self.plt
+        for name, (xs, ys) in self.series.items():
+            dx, dy = decimate(xs, ys, most)
+            plt.plot(dx, dy, marker="braille", color=rgb(self.colours[name]))
+
+
+class AucChart(Chart):
+    """Attack AUCs by epoch, with the 0.5 line that a forgotten set should reach."""
+
+    def draw(self, most: int) -> None:
+        super().draw(most)
+        plt = self.plt
+        lo = min([min(ys) for _, ys in self.series.values()] + [0.45])
+        hi = max([max(ys) for _, ys in self.series.values()] + [0.55])
+        plt.horizontal_line(0.5, color=rgb(GREY))
+        plt.ylim(lo - 0.01, hi + 0.01)
+
+
+class RocChart(Chart):
+    """ROC curves of the audit's attacks on a logarithmic FPR axis."""
+
+    FLOOR = 1e-3  # FPRs below this (zeros above all) are drawn at it; a log axis has no 0
+
+    def __init__(self, title: str, **kwargs) -> None:
+        super().__init__(title, **kwargs)
+        self.curves: tuple[Roc, ...] = ()
+
+    def set_curves(self, curves: Sequence[Roc], title: str | None = None, empty_text: str | None = None) -> None:
+        self.curves = tuple(curves)
+        self.set_series({self.label(c): (c.fpr, c.tpr) for c in self.curves}, title=title, empty_text=empty_text)
+
+    @staticmethod
+    def label(curve: Roc) -> str:
+        auc = f" {curve.auc:.3f}" if curve.auc is not None else ""
+        return f"{curve.attack}{auc}"
+
+    def draw(self, most: int) -> None:
+        plt = self.plt
+        positive = [x for xs, _ in self.series.values() for x in xs if x > 0]
+        floor = max(self.FLOOR, min(positive)) if positive else self.FLOOR
+        floor = 10 ** math.floor(math.log10(floor))
+        diag = [floor * (1 / floor) ** (i / 40) for i in range(41)]
+        plt.plot(diag, diag, marker="braille", color=rgb(GREY))
+        for name, (xs, ys) in self.series.items():
+            pts = [(max(x, floor), y) for x, y in zip(xs, ys)]
+            dx, dy = decimate([p[0] for p in pts], [p[1] for p in pts], most)
+            plt.plot(dx, dy, marker="braille", color=rgb(self.colours[name]))
+        plt.xscale("log")
+        plt.xlim(floor, 1.0)
+        plt.ylim(0.0, 1.0)
+        ticks = [10.0**e for e in range(int(round(math.log10(floor))), 1)]
+        plt.xticks(ticks, [f"{t:g}" for t in ticks])
+
+
+class GpuStrip(Static):
+    """One line: utilisation and memory of each local GPU, or "no GPU"."""
+
+    DEFAULT_CSS = """
+    GpuStrip {
+        height: 1;
+        padding: 0 1;
+        background: $boost;
+    }
+    """
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__("GPU: …", **kwargs)
+        self.samples: list[GpuSample] | None = None
+        self.text = "GPU: …"
+
+    def show(self, samples: list[GpuSample] | None) -> None:
+        self.samples = samples
+        if not samples:
+            self.text = "no GPU"
+            self.update(Text.assemble(("GPU ", "bold"), ("no GPU", "dim")))
+            return
+        out = Text()
+        plain = []
+        for s in samples:
+            mem = s.mem_used / s.mem_total * 100 if s.mem_total else 0.0
+            out.append(f"GPU{s.index} ", "bold")
+            out.append(f"{s.name}  ", "dim")
+            out.append("util ")
+            out.append_text(bar(s.util))
+            out.append(f" {s.util:3.0f}%   mem ")
+            out.append_text(bar(mem))
+            out.append(f" {s.mem_used / 2**30:.1f}/{s.mem_total / 2**30:.1f} GiB    ")
+            plain.append(f"GPU{s.index} {s.name} util {s.util:.0f}% mem {s.mem_used / 2**30:.1f}/{s.mem_total / 2**30:.1f} GiB")
+        self.text = "   ".join(plain)
+        self.update(out)
+
+
+def bar(percent: float, width: int = 10) -> Text:
+    """A small horizontal bar, green to red with load."""
+    percent = max(0.0, min(100.0, percent))
+    full = round(percent / 100 * width)
+    colour = "green" if percent < 60 else "yellow" if percent < 85 else "red"
+    return Text.assemble(("█" * full, colour), ("░" * (width - full), "grey37"))
