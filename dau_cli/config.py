@@ -47,10 +47,109 @@ class TrainConfig:
     device: str = opt("auto", "auto, cpu or cuda")
 
 
+# ----------------------------------------------------------------------------- unlearning methods
+
+
+@dataclass(frozen=True)
+class DauConfig:
+    """Discriminative Adversarial Unlearning (docs/dau-method.md fixes each choice)."""
+
+    epochs: int = opt(10, "passes over the forget set")
+    forget_batch: int = opt(128, "B_f: forget samples (and paired reference samples) per step")
+    retain_ratio: float = opt(2.0, "B_r = retain_ratio * B_f retain samples per step")
+    lr: float = opt(0.01, "defender SGD learning rate")
+    momentum: float = opt(0.9, "defender SGD momentum")
+    weight_decay: float = opt(5e-4, "defender weight decay")
+    alpha: float = opt(1.0, "weight of the adversarial term")
+    beta: float = opt(0.1, "weight of the Barlow Twins-style alignment term")
+    lambda_off: float = opt(5e-3, "off-diagonal weight inside the alignment term")
+    proj_dim: int = opt(256, "width of the alignment projector")
+    attacker_lr: float = opt(1e-3, "attacker Adam learning rate")
+    attacker_steps: int = opt(1, "k_A: attacker steps per defender step")
+    attacker_warmup: int = opt(100, "attacker steps against the frozen original model before unlearning")
+    adv_loss: str = opt("nonsaturating", "nonsaturating (defender minimises BCE(A(phi_f), 0)) or minimax")
+    sensitivity: str = opt("logits", "logits (closed-form ||p - e_y||) or input (adds ||grad_x loss||, double backward)")
+    until_chance: bool = opt(False, "stop once the attacker's held-out AUC stays within 0.5 +- chance_tol twice")
+    chance_tol: float = opt(0.03, "the band around 0.5 that counts as chance for --until-chance")
+    holdout: float = opt(0.3, "fraction of D_f and R kept from the attacker to measure its AUC")
+
+
+@dataclass(frozen=True)
+class RetrainConfig:
+    """Retraining from scratch on D_r with the original training config (the ideal)."""
+
+    epochs: int = opt(0, "0 = the original recipe's epochs")
+
+
+@dataclass(frozen=True)
+class FtConfig:
+    """Fine-tuning on D_r."""
+
+    epochs: int = opt(5, "passes over D_r")
+    lr: float = opt(0.02, "SGD learning rate (cosine-decayed)")
+
+
+@dataclass(frozen=True)
+class GaConfig:
+    """Gradient ascent on D_f."""
+
+    epochs: int = opt(5, "passes over D_f")
+    lr: float = opt(1e-3, "SGD learning rate")
+    batch_size: int = opt(64, "forget samples per step")
+
+
+@dataclass(frozen=True)
+class RlConfig:
+    """Random labels on D_f, trained together with D_r."""
+
+    epochs: int = opt(5, "passes over D_f")
+    lr: float = opt(0.01, "SGD learning rate")
+    batch_size: int = opt(64, "forget samples per step (as many retain samples join each step)")
+
+
+@dataclass(frozen=True)
+class L1Config:
+    """l1-sparse unlearning: fine-tuning on D_r with an l1 penalty decaying linearly to zero."""
+
+    epochs: int = opt(5, "passes over D_r")
+    lr: float = opt(0.02, "SGD learning rate (cosine-decayed)")
+    gamma: float = opt(5e-4, "initial l1 weight")
+
+
+@dataclass(frozen=True)
+class SalunConfig:
+    """SalUn: random labels restricted to the most salient weights (|grad of the GA loss on D_f|)."""
+
+    epochs: int = opt(5, "passes over D_f")
+    lr: float = opt(0.01, "SGD learning rate")
+    batch_size: int = opt(64, "forget samples per step")
+    fraction: float = opt(0.5, "share of weights that may change (the most salient)")
+
+
+@dataclass(frozen=True)
+class ScrubConfig:
+    """SCRUB: max-steps on D_f away from the original model, min-steps on D_r close to it."""
+
+    epochs: int = opt(5, "passes over D_r")
+    max_epochs: int = opt(2, "the first epochs that also take max-steps on D_f")
+    lr: float = opt(0.005, "SGD learning rate")
+    batch_size: int = opt(64, "samples per step")
+    temperature: float = opt(4.0, "distillation temperature")
+    kl_weight: float = opt(1.0, "weight of the KL to the original model on D_r")
+
+
 SECTIONS: dict[str, type] = {
     "data": DataConfig,
     "model": ModelConfig,
     "train": TrainConfig,
+    "dau": DauConfig,
+    "retrain": RetrainConfig,
+    "ft": FtConfig,
+    "ga": GaConfig,
+    "rl": RlConfig,
+    "l1": L1Config,
+    "salun": SalunConfig,
+    "scrub": ScrubConfig,
 }
 
 

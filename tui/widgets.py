@@ -72,8 +72,11 @@ class Chart(PlotextPlot):
     #: Shown in place of the axes while there is nothing to draw.
     empty_text = "waiting for data"
 
-    def __init__(self, title: str, *, id: str | None = None, classes: str | None = None) -> None:
+    def __init__(
+        self, title: str, *, short_labels: bool = False, id: str | None = None, classes: str | None = None
+    ) -> None:
         super().__init__(id=id, classes=classes)
+        self.short_labels = short_labels  # legend without `_acc` / `_auc` suffixes
         self.border_title = title
         self.series: dict[str, Points] = {}
         self.colours: dict[str, str] = {}
@@ -99,7 +102,10 @@ class Chart(PlotextPlot):
         return sum(len(xs) for xs, _ in self.series.values())
 
     def legend(self) -> str:
-        return " ".join(f"[{self.colours[k]}]━[/] {k}" for k in self.series)
+        return " ".join(f"[{self.colours[k]}]━[/] {self.label_of(k)}" for k in self.series)
+
+    def label_of(self, name: str) -> str:
+        return name.removesuffix("_acc").removesuffix("_auc") if self.short_labels else name
 
     # -- drawing
 
@@ -107,19 +113,56 @@ class Chart(PlotextPlot):
         if not self.series:
             return Text(self.empty_text, style="dim italic", justify="center")
         size = (self.size.width, self.size.height)
-        if self._built_for != size:
-            self.plt.clear_data()
-            self.plt.clear_figure()
-            self.draw(max(20, 2 * self.size.width))
-            self._built_for = size
-            self.draws += 1
-        return super().render()
+        try:
+            if self._built_for != size:
+                self.plt.clear_data()
+                self.plt.clear_figure()
+                self.draw(max(20, self.size.width))  # about a point per column: plotext joins them with lines
+                self._built_for = size
+                self.draws += 1
+            return super().render()
+        except Exception as e:  # odd data must not take the dashboard down
+            self._built_for = None
+            return Text(f"cannot draw this chart: {e!r}", style="red", justify="center")
 
     def draw(self, most: int) -> None:
         plt = self.plt
+        lo, hi = math.inf, -math.inf
         for name, (xs, ys) in self.series.items():
             dx, dy = decimate(xs, ys, most)
-            plt.plot(dx, dy, marker="braille", color=rgb(self.colours[name]))
+            if len(dx) == 1:  # one braille dot is all but invisible
+                plt.scatter(dx, dy, marker="●", color=rgb(self.colours[name]))
+            else:
+                plt.plot(dx, dy, marker="braille", color=rgb(self.colours[name]))
+            lo, hi = min(lo, xs[0]), max(hi, xs[-1])
+        ticks = nice_ticks(lo, hi, max(3, self.size.width // 9)) if hi > lo else [lo]
+        if ticks and all(math.isfinite(t) for t in ticks):
+            plt.xticks(ticks, [fmt_tick(t) for t in ticks])
+
+
+def fmt_tick(value: float) -> str:
+    if abs(value) >= 1e6:
+        return f"{value / 1e6:g}M"
+    if abs(value) >= 1e4:
+        return f"{value / 1e3:g}k"
+    return f"{value:g}"
+
+
+def nice_ticks(lo: float, hi: float, most: int = 5) -> list[float]:
+    """Round tick positions (whole numbers at least) inside [lo, hi], at most `most` of them."""
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
+        return []
+    raw = (hi - lo) / max(1, most)
+    mag = 10 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw)
+    step = max(step, 1.0)
+    first = math.ceil(lo / step) * step
+    ticks = []
+    t = first
+    while t <= hi + 1e-9 and len(ticks) < most + 1:
+        ticks.append(float(round(t, 6)))
+        t += step
+    return ticks
 
 
 class AucChart(Chart):
@@ -163,11 +206,28 @@ class RocChart(Chart):
             pts = [(max(x, floor), y) for x, y in zip(xs, ys)]
             dx, dy = decimate([p[0] for p in pts], [p[1] for p in pts], most)
             plt.plot(dx, dy, marker="braille", color=rgb(self.colours[name]))
-        plt.xscale("log")
-        plt.xlim(floor, 1.0)
+        plt.xscale("log")  # the chance diagonal spans [floor, 1]; plotext's xlim misbehaves on log axes
         plt.ylim(0.0, 1.0)
         ticks = [10.0**e for e in range(int(round(math.log10(floor))), 1)]
         plt.xticks(ticks, [f"{t:g}" for t in ticks])
+
+
+class TitleBar(Static):
+    """The top line: `dau — <what is shown>`."""
+
+    DEFAULT_CSS = """
+    TitleBar {
+        height: 1;
+        width: 1fr;
+        content-align: center middle;
+        text-style: bold;
+        background: $panel;
+        color: $foreground;
+    }
+    """
+
+    def __init__(self, title: str, **kwargs) -> None:
+        super().__init__(f"dau — {title}", **kwargs)
 
 
 class GpuStrip(Static):
@@ -190,7 +250,7 @@ class GpuStrip(Static):
         self.samples = samples
         if not samples:
             self.text = "no GPU"
-            self.update(Text.assemble(("GPU ", "bold"), ("no GPU", "dim")))
+            self.update(Text.assemble(("GPU ", "bold"), ("no GPU", "dim")), layout=False)
             return
         out = Text()
         plain = []
@@ -205,7 +265,7 @@ class GpuStrip(Static):
             out.append(f" {s.mem_used / 2**30:.1f}/{s.mem_total / 2**30:.1f} GiB    ")
             plain.append(f"GPU{s.index} {s.name} util {s.util:.0f}% mem {s.mem_used / 2**30:.1f}/{s.mem_total / 2**30:.1f} GiB")
         self.text = "   ".join(plain)
-        self.update(out)
+        self.update(out, layout=False)
 
 
 def bar(percent: float, width: int = 10) -> Text:

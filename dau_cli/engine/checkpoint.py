@@ -29,8 +29,9 @@ def versions() -> dict[str, str]:
 
     import dau_cli
 
-    return {"dau": dau_cli.__version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
-            "sklearn": sklearn.__version__, "python": platform.python_version()}
+    # str(): torch.__version__ is a TorchVersion, which weights_only loading refuses as a foreign class.
+    return {"dau": dau_cli.__version__, "torch": str(torch.__version__), "torchvision": str(torchvision.__version__),
+            "sklearn": str(sklearn.__version__), "python": platform.python_version()}
 
 
 def lineage_entry(op: str, config: dict, wall_time_s: float, image_passes: int, device: str, **extra) -> dict:

@@ -53,17 +53,19 @@ def attacker_features(logits: torch.Tensor, labels: torch.Tensor, label_free: bo
                       input_grad_norm: torch.Tensor | None = None) -> torch.Tensor:
     """φ(x, y) for the DAU attacker (docs/dau-method.md, "What the attacker sees"): (B, F).
 
-    Label-free group: the top-k sorted probabilities (k = min(10, K)); label-aware group:
-    confidence, logit-scaled confidence, loss, entropy, modified entropy; sensitivity:
-    ‖p - e_y‖₂ and, if given, ‖∇ₓℓ‖₂.
+    Label-aware group: confidence, logit-scaled confidence, loss, modified entropy; sensitivity:
+    ‖p - e_y‖₂ and, if given, ‖∇ₓℓ‖₂. Label-free group (class forgetting drops it): the top-k
+    sorted probabilities (k = min(10, K)) and the entropy H(p), which does not depend on y either:
+    in class forgetting it told the forget images from the reference images by how confident
+    they were on *any* class, and pushed the defender to stay confident (docs/results.md).
     """
     s = sample_stats(logits, labels)
-    cols = [s["confidence"], s["logit_scaled_confidence"], s["loss"], s["entropy"], s["modified_entropy"],
-            s["grad_norm"]]
+    cols = [s["confidence"], s["logit_scaled_confidence"], s["loss"], s["modified_entropy"], s["grad_norm"]]
     if input_grad_norm is not None:
         cols.append(input_grad_norm)
     feats = torch.stack(cols, dim=1)
     if label_free:
         k = min(10, logits.shape[1])
-        feats = torch.cat([s["probs"].sort(dim=1, descending=True).values[:, :k], feats], dim=1)
+        top_k = s["probs"].sort(dim=1, descending=True).values[:, :k]
+        feats = torch.cat([top_k, s["entropy"][:, None], feats], dim=1)
     return feats

@@ -34,6 +34,12 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def warm_up_imports() -> None:
+    """Import what the first optimiser's constructor imports lazily (torch._dynamo, seconds on a
+    slow CPU), so that start-up cost is not counted as training or unlearning time."""
+    import torch._dynamo  # noqa: F401
+
+
 def autocast(device: torch.device):
     """bf16 autocast on CUDA; plain fp32 elsewhere."""
     return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
@@ -67,13 +73,20 @@ class Masks:
 
 
 class Stepper:
-    """The one way parameters change: backward, clip, optimiser step, re-apply masks."""
+    """The one way parameters change: backward, optimiser step, then re-apply pruning masks.
+
+    `frozen` maps parameter names to boolean masks of entries that must keep their current
+    values exactly (SalUn's non-salient weights); they are restored after every step, which
+    also undoes what momentum and weight decay would have done to them.
+    """
 
     def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer, masks: dict | None = None,
-                 scheduler=None, what: str = "training"):
+                 scheduler=None, what: str = "training", frozen: dict[str, torch.Tensor] | None = None):
         self.model, self.optimizer, self.scheduler, self.what = model, optimizer, scheduler, what
         self.masks = Masks(model, masks)
         self.masks.apply()
+        params = dict(model.named_parameters())
+        self.frozen = [(params[n], m.to(params[n].device), params[n].detach().clone()) for n, m in (frozen or {}).items()]
         self.count = 0
 
     def step(self, loss: torch.Tensor) -> None:
@@ -87,6 +100,9 @@ class Stepper:
         if self.scheduler is not None:
             self.scheduler.step()
         self.masks.apply()
+        with torch.no_grad():
+            for p, m, original in self.frozen:
+                p.copy_(torch.where(m, original, p))
 
 
 def sgd(params, lr: float, momentum: float = 0.9, weight_decay: float = 5e-4) -> torch.optim.SGD:
@@ -131,10 +147,12 @@ def batch(data: Data, idx: torch.Tensor, cfg: TrainConfig, gen: torch.Generator)
 
 def fit(model: torch.nn.Module, data: Data, train_idx: torch.Tensor, cfg: TrainConfig, sink: EventSink,
         phase: str = "train", val_idx: torch.Tensor | None = None, masks: dict | None = None,
-        extra_loss: Callable[[torch.nn.Module, int, int], torch.Tensor] | None = None) -> dict:
-    """Train `model` in place on `train_idx`. Returns wall time, image passes and final accuracies.
+        extra_loss: Callable[[torch.nn.Module, int, int], torch.Tensor] | None = None,
+        on_epoch: Callable[[int], None] | None = None) -> dict:
+    """Train `model` in place on `train_idx`. Returns wall time, image passes and steps.
 
-    `extra_loss(model, step, total)` adds a term to every step (used by ℓ1-sparse unlearning).
+    `extra_loss(model, step, total)` adds a term to every step (used by l1-sparse unlearning);
+    `on_epoch(epoch)` replaces the default epoch event (used by unlearning methods).
     """
     device = data.images.device
     gen = torch.Generator().manual_seed(cfg.seed)
@@ -144,9 +162,12 @@ def fit(model: torch.nn.Module, data: Data, train_idx: torch.Tensor, cfg: TrainC
         raise DauError("the training set is empty")
     steps_per_epoch = math.ceil(n / cfg.batch_size)
     total = steps_per_epoch * cfg.epochs
+    warm_up_imports()
     opt = sgd(model.parameters(), cfg.lr, cfg.momentum, cfg.weight_decay)
     if cfg.schedule == "onecycle":
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(total, 1), pct_start=0.25)
+        # OneCycleLR divides by pct_start * total_steps - 1, which is zero for exactly 4 steps.
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=max(total, 1),
+                                                    pct_start=0.25 if total != 4 else 0.3)
     elif cfg.schedule == "cosine":
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(total, 1))
     else:
@@ -176,6 +197,9 @@ def fit(model: torch.nn.Module, data: Data, train_idx: torch.Tensor, cfg: TrainC
             if step % log_every == 0 or step == total:
                 sink.emit("step", phase=phase, step=step, total=total, epoch=epoch, loss=loss.item(),
                           acc=100.0 * correct.item() / seen, images_per_s=seen / (time.perf_counter() - t0))
+        if on_epoch is not None:
+            on_epoch(epoch)
+            continue
         metrics = {"train_acc": 100.0 * correct.item() / seen}
         if val_idx is not None and len(val_idx):
             metrics["val_acc"] = accuracy(model, data, val_idx)

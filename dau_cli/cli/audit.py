@@ -1,0 +1,249 @@
+"""`dau audit`: how much of the forget set a checkpoint still remembers, optionally against a
+model retrained without it. Metrics and attacks are defined in docs/protocol.md and docs/audit.md."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.table import Table
+
+from dau_cli.cli.common import handle_errors, open_run, out, pct, print_json
+from dau_cli.errors import DauError
+
+PLOT_FORMATS = ("png", "pdf", "svg")
+PAIR_TITLES = {"forget_vs_val": "forget set (members) vs unseen validation images",
+               "retain_vs_test": "retain set (members) vs test images"}
+
+
+@handle_errors
+def audit(
+    checkpoint: Path = typer.Argument(..., help="The checkpoint to audit."),
+    classes: Optional[str] = typer.Option(None, "--classes", help="Forget set = these classes, e.g. 3 or 3,5."),
+    random: Optional[float] = typer.Option(None, "--random", help="Forget set = this seeded fraction of D_train, e.g. 0.1."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the --random draw."),
+    indices: Optional[Path] = typer.Option(None, "--indices", help="Forget set = the dataset positions in this file."),
+    reference: Optional[Path] = typer.Option(None, "--reference", help="A model retrained without the forget set."),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Write the ROC curves (log-log) to this .png/.pdf/.svg."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    data_root: Optional[Path] = typer.Option(None, help="Where the dataset lives, if not where it was at training."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+) -> None:
+    """Measure what a model remembers of its forget set: UA, RA, TA, MIA-Efficacy, and threshold
+    attacks with ROC, AUC and TPR at low FPR. The forget set comes from the checkpoint's lineage
+    (a `dau forget` output) or from --classes / --random / --indices.
+
+    Examples:
+
+      dau audit forgot-3.pt                                  # the forget set recorded by dau forget
+
+      dau audit digits-cnn.pt --classes 3                    # the original model, as a baseline
+
+      dau audit forgot.pt --reference retrained.pt --plot roc.png
+
+      dau audit digits-cnn.pt --random 0.1 --seed 1 --json
+    """
+    from dau_cli.engine.audit import (audit as run_audit, check_reference, compare_reports,
+                                      forget_set_for_audit, recorded_forget)
+    from dau_cli.engine.checkpoint import check_output, load_checkpoint, restore
+    from dau_cli.engine.train import pick_device
+
+    ckpt = load_checkpoint(checkpoint)
+    ref_ckpt = None
+    if reference is not None:
+        ref_ckpt = load_checkpoint(reference)
+        check_reference(ckpt, ref_ckpt, reference)
+    if plot is not None:
+        check_output(plot, [p for p in (checkpoint, reference) if p], force=True)  # never an input
+        if plot.suffix.lstrip(".").lower() not in PLOT_FORMATS:
+            raise DauError(f"--plot {plot}: give a file ending in .{', .'.join(PLOT_FORMATS)}, e.g. --plot roc.png")
+    dev = pick_device(device)
+    model, data = restore(ckpt, dev, str(data_root) if data_root else None)
+    flags_given = any(v is not None for v in (classes, random, indices))
+    forget = forget_set_for_audit(ckpt, data, classes=classes, random=random, indices=indices, seed=seed)
+
+    config = {"checkpoint": str(checkpoint), "reference": str(reference) if reference else None,
+              "forget": forget.describe(), "device": str(dev), "plot": str(plot) if plot else None}
+    with open_run("audit", config, str(dev), progress=not json_out) as run:
+        recorded = recorded_forget(ckpt)
+        if flags_given and recorded is not None:
+            run.emit("log", level="warning", message=f"{checkpoint} records a forget set of "
+                     f"{len(recorded['forget_indices'])} samples; auditing the one the flags give instead")
+        report = run_audit(model, data, forget, run)
+        summary = {k: report[k] for k in ("ua", "ra", "ta", "val_acc", "forgotten_test_acc", "mia_efficacy")
+                   if report.get(k) is not None}
+        if ref_ckpt is not None:
+            ref_recorded = recorded_forget(ref_ckpt)
+            if ref_recorded is not None and not _same(ref_recorded["forget_indices"], forget.indices):
+                run.emit("log", level="warning", message=f"{reference} was made for a different forget set than "
+                         f"the one audited; the comparison may not mean much")
+            run.emit("log", level="info", message=f"auditing the reference {reference}")
+            report["reference"] = run_audit(_reference_model(ref_ckpt, dev), data, forget)
+            comparison = compare_reports(report, report["reference"])
+            report["avg_gap"] = comparison.pop("avg_gap")
+            report["diff"] = {m: c["diff"] for m, c in comparison.items()}
+            summary["avg_gap"] = report["avg_gap"]
+        outputs = {}
+        if plot is not None:
+            plot_roc(report, plot, title=f"{checkpoint.name}: forget set {_describe_forget(report['forget'])}")
+            outputs["plot"] = str(plot.resolve())
+        run.emit("result", metrics=summary)
+        run.update(summary=summary, outputs=outputs)
+
+    if json_out:
+        print_json({"checkpoint": str(checkpoint), "run_dir": str(run.dir), **report,
+                    **({"plot": str(plot)} if plot else {})})
+        return
+    _print_report(report, checkpoint, reference)
+    out.print(f"run: {run.dir}" + (f"   plot: {plot}" if plot else ""))
+
+
+def _same(a: Any, b: Any) -> bool:
+    import torch
+
+    a, b = torch.as_tensor(a).sort().values, torch.as_tensor(b).sort().values
+    return a.shape == b.shape and bool((a == b).all())
+
+
+def _reference_model(ref_ckpt: dict, device):
+    """The reference's network alone: its data view was checked to be the audited one's."""
+    from dau_cli.engine.models import build_model
+
+    model = build_model(ref_ckpt["arch"], ref_ckpt["num_classes"], tuple(ref_ckpt["data"]["input_shape"]),
+                        **ref_ckpt["arch_args"])
+    model.load_state_dict(ref_ckpt["state_dict"])
+    return model.to(device)
+
+
+def _describe_forget(f: dict) -> str:
+    if f["mode"] == "class":
+        return f"class {','.join(map(str, f['classes']))} ({f['size']} samples)"
+    if f["mode"] == "random":
+        return f"random {100 * f['fraction']:g} %, seed {f['seed']} ({f['size']} samples)"
+    return f"{f['size']} listed samples"
+
+
+# ----------------------------------------------------------------------------- the terminal report
+
+
+def _print_report(report: dict, checkpoint: Path, reference: Path | None) -> None:
+    ref = report.get("reference")
+    class_mode = report["forget"]["mode"] == "class"
+    t = Table(title=f"audit of {checkpoint}: forget set {_describe_forget(report['forget'])}")
+    t.add_column("metric (%)")
+    t.add_column("model", justify="right")
+    if ref:
+        t.add_column(f"reference ({reference.name})", justify="right")
+        t.add_column("diff", justify="right")
+    rows = [("UA (100 − acc on forget set)", "ua"), ("RA (acc on retain set)", "ra"),
+            ("TA (acc on test, remaining classes)" if class_mode else "TA (acc on test)", "ta")]
+    if class_mode:
+        rows.append(("test acc, forgotten classes", "forgotten_test_acc"))
+    rows += [("acc on validation set", "val_acc"), ("MIA-Efficacy (confidence)", "mia_efficacy")]
+    for label, key in rows:
+        cells = [pct(report[key])]
+        if ref:
+            cells += [pct(ref[key]), _signed(report["diff"].get(key))]
+        t.add_row(label, *cells)
+    for s, v in report["mia_efficacy_by_statistic"].items():
+        if s == "confidence":
+            continue
+        cells = [pct(v)]
+        if ref:
+            cells += [pct(ref["mia_efficacy_by_statistic"][s]), _signed(report["diff"].get(f"mia_efficacy.{s}"))]
+        t.add_row(f"  MIA-Efficacy ({s})", *cells, style="dim")
+    if ref:
+        t.add_row("[bold]Avg. Gap[/] (mean |diff| of UA, RA, TA, MIA-Eff.)", "", "", f"[bold]{report['avg_gap']:.2f}[/]")
+    out.print(t)
+
+    for pair, by_stat in report["attacks"].items():
+        a = Table(title=f"threshold attack: {PAIR_TITLES[pair]} ({pair})", caption="TPR@f: TPR at FPR f")
+        for col in ("statistic", "AUC", "bal. acc", "TPR@0.1%", "TPR@1%", "TPR@10%"):
+            a.add_column(col, justify="left" if col == "statistic" else "right")
+        if ref:
+            a.add_column("ref. AUC", justify="right")
+        for s, r in by_stat.items():
+            cells = [s, f"{r['auc']:.3f}", f"{100 * r['balanced_accuracy']:.1f} %",
+                     *(f"{100 * r['tpr_at_fpr'][f]:.1f} %" for f in ("0.001", "0.01", "0.1"))]
+            if ref:
+                other = ref["attacks"].get(pair, {}).get(s)
+                cells.append(f"{other['auc']:.3f}" if other else "—")
+            a.add_row(*cells)
+        out.print(a)
+    sizes = report["sizes"]
+    out.print(f"sets: forget {sizes['forget']}, retain {sizes['retain']}, validation {sizes['val']} "
+              f"({sizes['attack_val']} as attack negatives), test {sizes['test']} ({sizes['ta_test']} for TA and "
+              f"MIA); MIA members: first {sizes['mia_members']} of the retain set", style="dim")
+    for w in report["warnings"]:
+        out.print(f"[yellow]warning:[/] {w}")
+
+
+def _signed(x: float | None) -> str:
+    return "—" if x is None or x != x else f"{x:+.2f}"
+
+
+# ----------------------------------------------------------------------------- the plot
+
+
+def plot_roc(report: dict, path: Path, title: str = "") -> Path:
+    """ROC curves of every threshold attack on log-log axes, one panel per pair, one line per
+    statistic (the reference dashed, in the same colour). Written atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.lines import Line2D
+
+    ref = report.get("reference")
+    pairs = [p for p in PAIR_TITLES if report["attacks"].get(p)]
+    if not pairs:
+        raise DauError("--plot needs the threshold attacks, and none could be run on these sets")
+    fig, axes = plt.subplots(1, len(pairs), figsize=(6.2 * len(pairs), 5.6), squeeze=False)
+    colours = plt.get_cmap("tab10").colors
+    sizes = report["sizes"]
+    n_neg = {"forget_vs_val": sizes["attack_val"], "retain_vs_test": sizes["ta_test"]}
+    n_pos = {"forget_vs_val": sizes["forget"], "retain_vs_test": sizes["retain"]}
+    for ax, pair in zip(axes[0], pairs):
+        # On log axes an FPR or TPR of 0 has no place; such points are drawn at half the smallest
+        # non-zero value the set sizes allow, and the axes start there.
+        x0, y0 = 0.5 / max(n_neg[pair], 1), 0.5 / max(n_pos[pair], 1)
+        for i, (stat, r) in enumerate(report["attacks"][pair].items()):
+            c = colours[i % len(colours)]
+            ax.plot(_clip(r["fpr"], x0), _clip(r["tpr"], y0), color=c, lw=1.6,
+                    label=f"{stat.replace('_', ' ')} (AUC {r['auc']:.3f})")
+            other = ref["attacks"].get(pair, {}).get(stat) if ref else None
+            if other:
+                ax.plot(_clip(other["fpr"], x0), _clip(other["tpr"], y0), color=c, lw=1.2, ls="--")
+        ax.plot([min(x0, y0), 1], [min(x0, y0), 1], color="grey", lw=1, ls=":")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlim(x0, 1)
+        ax.set_ylim(y0, 1.05)
+        ax.set_xlabel("false positive rate")
+        ax.set_ylabel("true positive rate")
+        ax.set_title(PAIR_TITLES[pair], fontsize=10)
+        ax.grid(True, which="major", alpha=0.3)
+        handles, _ = ax.get_legend_handles_labels()
+        handles.append(Line2D([], [], color="grey", ls=":", label="chance"))
+        if ref:
+            handles.append(Line2D([], [], color="black", ls="--", label="reference (retrained)"))
+        ax.legend(handles=handles, fontsize=8, loc="lower right")
+    if title:
+        fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    fmt = path.suffix.lstrip(".").lower()
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fig.savefig(tmp, format=fmt, dpi=120)
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def _clip(values: list[float], floor: float) -> list[float]:
+    return [max(v, floor) for v in values]

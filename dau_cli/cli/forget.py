@@ -1,0 +1,95 @@
+"""`dau forget`: unlearn a forget set from a checkpoint and write the unlearned checkpoint."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from dau_cli.cli.common import err, handle_errors, open_run, out, pct, print_json
+
+METHOD_HELP = "dau (default), retrain, ft, ga, rl, l1, salun or scrub."
+
+
+@handle_errors
+def forget(
+    checkpoint: Path = typer.Argument(..., help="A checkpoint written by `dau train` (or `dau prune`)."),
+    classes: Optional[str] = typer.Option(None, "--classes", "-c", help="Forget these classes, e.g. 3 or 3,5."),
+    random: Optional[float] = typer.Option(None, "--random", help="Forget this seeded fraction of D_train, e.g. 0.1."),
+    indices: Optional[Path] = typer.Option(None, "--indices", help="Forget the dataset positions listed in FILE."),
+    method: str = typer.Option("dau", "--method", "-m", help=METHOD_HELP),
+    recipe: Optional[str] = typer.Option(None, "--recipe", "-r", help="Preset whose method sections to use."),
+    sets: list[str] = typer.Option([], "--set", help="Override a method setting, e.g. --set dau.alpha=0.5."),
+    until_chance: bool = typer.Option(False, "--until-chance", help="DAU: stop once the attacker is at chance."),
+    seed: int = typer.Option(0, help="Seed of the forget-set draw (--random) and of the method."),
+    device: Optional[str] = typer.Option(None, help="auto, cpu or cuda (default: the checkpoint's recipe)."),
+    data_root: Optional[Path] = typer.Option(None, help="Where the dataset lives, if it moved."),
+    out_path: Optional[Path] = typer.Option(None, "-o", "--out", help="Output (default <ckpt>-forget-<method>.pt)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+    tui: bool = typer.Option(False, "--tui", help="Run the job in the background and watch it in the dashboard."),
+) -> None:
+    """Make a model forget: a class, a random fraction, or listed samples.
+
+    Writes a new checkpoint (the input is never touched) and prints UA, RA, TA and
+    MIA-Efficacy of the original and the unlearned model, and the time taken.
+
+    Examples:
+
+      dau forget digits-cnn.pt --classes 3
+
+      dau forget digits-cnn.pt --random 0.1 --until-chance
+
+      dau forget digits-cnn.pt --classes 3 --method salun --set salun.fraction=0.3
+
+      dau forget digits-cnn.pt --classes 3 --tui
+    """
+    if tui:
+        from tui.launch import follow_child
+
+        argv = [a for a in sys.argv[1:] if a != "--tui"]
+        raise typer.Exit(follow_child(argv))
+
+    from dau_cli.config import as_dict, resolve
+    from dau_cli.engine.audit import audit
+    from dau_cli.engine.checkpoint import check_output, load_checkpoint, restore, save_checkpoint
+    from dau_cli.engine.forget import forget_checkpoint, original_train_config
+    from dau_cli.engine.forget_sets import select_forget_set
+    from dau_cli.engine.train import pick_device
+    from dau_cli.engine.unlearn import check_method
+
+    check_method(method)
+    config = resolve(recipe, {"dau.until_chance": True if until_chance else None}, sets)
+    ckpt = load_checkpoint(checkpoint)
+    target = check_output(out_path or checkpoint.with_name(f"{checkpoint.stem}-forget-{method}.pt"), [checkpoint], force)
+    dev = pick_device(device or original_train_config(ckpt).device)
+    model, data = restore(ckpt, dev, str(data_root) if data_root else None)
+    fs = select_forget_set(data.labels, data.splits["train"], classes=classes, random=random, indices=indices,
+                           seed=seed, num_classes=data.num_classes, class_names=ckpt.get("class_names"))
+    before = audit(model, data, fs)
+    run_config = {"checkpoint": str(checkpoint), "method": method, "seed": seed, "forget": fs.describe(),
+                  method: as_dict(config)[method]}
+    with open_run("forget", run_config, str(dev)) as run:
+        new, summary = forget_checkpoint(ckpt, model, data, fs, method, config, run, seed=seed)
+        save_checkpoint(new, target)
+        run.update(summary={k: summary[k] for k in ("ua", "ra", "ta", "mia_efficacy", "wall_time_s")},
+                   outputs={"checkpoint": str(target.resolve())})
+    result = {"checkpoint": str(target), "run_dir": str(run.dir), **summary,
+              "original": {k: before[k] for k in ("ua", "ra", "ta", "val_acc", "mia_efficacy")}}
+    if json_out:
+        print_json(result)
+        return
+    t = Table(title=f"{method} on {fs.mode} forgetting ({fs.describe()['size']} samples)")
+    t.add_column("model")
+    for col in ("UA", "RA", "TA", "val acc", "MIA-Efficacy"):
+        t.add_column(col, justify="right")
+    t.add_row("original", *(pct(before[k]) for k in ("ua", "ra", "ta", "val_acc", "mia_efficacy")))
+    t.add_row(f"[bold]{method}[/]", *(pct(summary[k]) for k in ("ua", "ra", "ta", "val_acc", "mia_efficacy")))
+    out.print(t)
+    out.print(f"unlearning took {summary['wall_time_s']:.2f} s on {summary['device']} "
+              f"({summary['image_passes']:,} image passes); checkpoint: {target}")
+    if fs.mode == "class":
+        err.print("TA is on the remaining classes; retraining (--method retrain) is the target for every column.")

@@ -1,0 +1,83 @@
+"""`dau tui`: the live dashboard. Imports neither torch nor textual until it runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from dau_cli.cli.common import handle_errors
+from dau_cli.errors import DauError
+from dau_cli.runs import list_runs, runs_dir
+
+
+def resolve_run(run: str, root: Path) -> Path:
+    """A run directory from a path, an id, a unique id prefix or `latest`."""
+    as_path = Path(run).expanduser()
+    if as_path.is_dir() and ((as_path / "run.json").exists() or (as_path / "events.jsonl").exists()):
+        return as_path.resolve()
+    if run == "latest":
+        runs = list_runs(root)
+        if not runs:
+            raise DauError(f"there are no runs in {root} yet")
+        return Path(runs[0]["dir"])
+    if (root / run).is_dir():
+        return root / run
+    matches = sorted(d for d in root.iterdir() if d.is_dir() and d.name.startswith(run)) if root.is_dir() else []
+    if len(matches) == 1:
+        return matches[0]
+    if len(matches) > 1:
+        names = ", ".join(m.name for m in matches[:5])
+        raise DauError(f"'{run}' matches {len(matches)} runs ({names}); give more of the id")
+    raise DauError(f"no run '{run}' in {root}; `dau tui` lists the runs there")
+
+
+@handle_errors
+def tui(
+    run: Optional[str] = typer.Argument(
+        None,
+        help="Run to open: its id, a unique start of it, a path to a run directory, or 'latest'. "
+        "Leave out to start on the runs list.",
+        show_default=False,
+    ),
+    home: Optional[Path] = typer.Option(
+        None,
+        "--home",
+        help="Read runs from HOME/runs instead of $DAU_HOME/runs.",
+        show_default=False,
+    ),
+    follow: bool = typer.Option(
+        True,
+        "--follow/--no-follow",
+        help="Open the newest running run at start (when no RUN is given).",
+    ),
+    interval: float = typer.Option(
+        0.5,
+        "--interval",
+        min=0.1,
+        max=10.0,
+        help="Seconds between reads of the followed run's events.",
+    ),
+) -> None:
+    """Live dashboard: follow a running job, browse and replay finished runs.
+
+    Shows the attacker's and defender's losses by step, accuracies and each membership attack's
+    AUC by epoch, the audit's ROC curves on a log FPR axis, progress with ETA, and the GPU.
+    Keys: ? help, q quit, arrows + enter pick a run, esc back, r refresh.
+
+    \b
+    Examples:
+      dau tui                      # runs list; opens the running job if there is one
+      dau tui latest               # the newest run
+      dau tui 20250102-100000-forget-a1b2c3
+      dau tui 2025010210           # a unique start of a run id
+      dau tui ~/runs/my-run        # a run directory anywhere
+      dau forget ... --tui         # start a job and follow it (q leaves it running)
+    """
+    root = (home.expanduser() / "runs") if home is not None else runs_dir()
+    path = resolve_run(run, root) if run else None
+
+    from tui.app import DauDashboard  # textual only now, so `dau --help` stays fast
+
+    DauDashboard(runs_root=root, run=path, follow=follow, poll_interval=interval).run()

@@ -1,0 +1,126 @@
+"""`dau compare`: every method against retraining, over seeds, with the untouched original as a row.
+
+Each (checkpoint, method, seed) cell is one job: restore the original weights, draw the seed's
+forget set, unlearn, audit. Finished cells are JSON files in the output folder, keyed by what
+determines them (checkpoint file digest, forget set, method config, seed), so an interrupted
+comparison resumes where it stopped and a changed setting recomputes only what it affects.
+Avg. Gap is measured against the `retrain` cell of the same checkpoint and seed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import statistics
+from pathlib import Path
+
+from dau_cli.engine.checkpoint import load_checkpoint, restore
+from dau_cli.engine.forget import unlearn
+from dau_cli.engine.forget_sets import select_forget_set
+from dau_cli.errors import DauError
+from dau_cli.runs import EventSink, write_json_atomic
+
+METRICS = ("ua", "ra", "ta", "mia_efficacy", "avg_gap", "wall_time_s", "image_passes")
+GAP_KEYS = ("ua", "ra", "ta", "mia_efficacy")
+
+
+def file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
+
+
+def _cell(out_dir: Path, key: dict) -> tuple[Path, dict | None]:
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    path = out_dir / "cells" / f"{key['label']}-{key['method']}-seed{key['seed']}-{digest}.json"
+    if path.is_file():
+        try:
+            return path, json.loads(path.read_text())
+        except ValueError:
+            pass  # a damaged cell is recomputed
+    return path, None
+
+
+def compare(checkpoints: dict[str, Path], forget_spec: dict, methods: list[str], seeds: list[int], config: dict,
+            out_dir: Path, sink: EventSink, device, data_root: str | None = None) -> dict:
+    """Run every (checkpoint, method, seed) cell not already on disk; return the table as a dict."""
+    from dau_cli.engine.audit import audit
+    from dau_cli.engine.unlearn import check_method
+
+    for m in methods:
+        check_method(m)
+    if "retrain" not in methods:
+        methods = ["retrain", *methods]  # the reference every gap is measured against
+    (out_dir / "cells").mkdir(parents=True, exist_ok=True)
+    cells: list[dict] = []
+    jobs = [(label, m, s) for label in checkpoints for s in seeds for m in ["original", *methods]]
+    sink.emit("phase", phase="compare", total=len(jobs), epochs=len(seeds))
+    ckpts = {label: load_checkpoint(p) for label, p in checkpoints.items()}
+    digests = {label: file_digest(p) for label, p in checkpoints.items()}
+    for n, (label, method, seed) in enumerate(jobs, 1):
+        ckpt = ckpts[label]
+        method_cfg = dataclasses.asdict(config[method]) if method != "original" else {}
+        key = {"label": label, "checkpoint": digests[label], "forget": forget_spec, "method": method,
+               "config": method_cfg, "seed": seed}
+        path, cell = _cell(out_dir, key)
+        if cell is None:
+            model, data = restore(ckpt, device, data_root)
+            fs = select_forget_set(data.labels, data.splits["train"], seed=seed, num_classes=data.num_classes,
+                                   class_names=ckpt.get("class_names"), **forget_spec)
+            cost = {"wall_time_s": 0.0, "image_passes": 0}
+            if method != "original":
+                cost = unlearn(ckpt, model, data, fs, method, config, EventSink(), seed)
+            report = audit(model, data, fs)
+            cell = {**key, **{k: report[k] for k in GAP_KEYS}, "val_acc": report["val_acc"],
+                    "wall_time_s": cost["wall_time_s"], "image_passes": cost["image_passes"],
+                    "forget_size": len(fs.indices)}
+            write_json_atomic(path, cell)
+        cells.append(cell)
+        sink.emit("step", phase="compare", step=n, total=len(jobs), epoch=seed, loss=cell["ua"])
+    return table(cells, checkpoints, methods, seeds)
+
+
+def table(cells: list[dict], checkpoints: dict, methods: list[str], seeds: list[int]) -> dict:
+    by = {(c["label"], c["method"], c["seed"]): c for c in cells}
+    rows = []
+    for label in checkpoints:
+        for method in ["original", *methods]:
+            vals: dict[str, list[float]] = {k: [] for k in METRICS}
+            for s in seeds:
+                c, ref = by[(label, method, s)], by[(label, "retrain", s)]
+                gap = sum(abs(c[k] - ref[k]) for k in GAP_KEYS) / len(GAP_KEYS)
+                for k in METRICS:
+                    vals[k].append(gap if k == "avg_gap" else float(c[k]))
+            name = method if len(checkpoints) == 1 else f"{method} ({label})"
+            rows.append({"method": name, "checkpoint": label, "seeds": list(seeds),
+                         **{k: {"mean": statistics.fmean(v), "std": statistics.stdev(v) if len(v) > 1 else 0.0}
+                            for k, v in vals.items()}})
+    return {"rows": rows}
+
+
+def markdown(result: dict, title: str) -> str:
+    head = "| method | UA | RA | TA | MIA-Efficacy | Avg. Gap ↓ | wall time (s) | image passes |"
+    lines = [f"### {title}", "", head, "|" + "---|" * 8]
+    for r in result["rows"]:
+        def ms(k: str, fmt: str = ".2f") -> str:
+            return f"{r[k]['mean']:{fmt}} ± {r[k]['std']:{fmt}}"
+
+        lines.append(f"| {r['method']} | {ms('ua')} | {ms('ra')} | {ms('ta')} | {ms('mia_efficacy')} | "
+                     f"{ms('avg_gap')} | {ms('wall_time_s')} | {r['image_passes']['mean']:,.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def parse_seeds(text: str) -> list[int]:
+    """`3` means seeds 0, 1, 2; `0,4,7` means exactly those."""
+    try:
+        if "," in text:
+            return [int(s) for s in text.split(",") if s.strip()]
+        n = int(text)
+    except ValueError:
+        raise DauError(f"--seeds takes a count (3) or a list (0,1,2), got '{text}'") from None
+    if n < 1:
+        raise DauError("--seeds needs at least 1 seed")
+    return list(range(n))

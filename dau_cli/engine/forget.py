@@ -1,0 +1,66 @@
+"""`dau forget` as one function: checkpoint + forget set + method in, unlearned checkpoint + report out.
+
+The wall time is that of the unlearning step alone: data loading before it and the per-epoch
+and final evaluations are excluded (docs/protocol.md, "Cost").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import torch
+
+from dau_cli.config import TrainConfig, resolve
+from dau_cli.engine.checkpoint import derive, lineage_entry, unpack_masks
+from dau_cli.engine.data import Data
+from dau_cli.engine.forget_sets import ForgetSet, retain_indices
+from dau_cli.engine.train import warm_up_imports
+from dau_cli.runs import EventSink
+
+
+def original_train_config(ckpt: dict) -> TrainConfig:
+    """The recipe the original model was trained with, from the first `train` lineage entry."""
+    for entry in ckpt["lineage"]:
+        if entry["op"] == "train":
+            return resolve(base=entry["config"])["train"]
+    return resolve(base=ckpt.get("config") or {})["train"]
+
+
+def unlearn(ckpt: dict, model: torch.nn.Module, data: Data, forget: ForgetSet, method: str, config: dict,
+            sink: EventSink, seed: int = 0) -> dict:
+    """Run one method on `model` in place. Returns {wall_time_s, image_passes, device}."""
+    from dau_cli.engine.unlearn import METHODS, Task, check_method
+
+    check_method(method)
+    task = Task(model=model, data=data, forget=forget, retain_idx=retain_indices(data.splits["train"], forget.indices),
+                train_cfg=original_train_config(ckpt), arch=ckpt["arch"], arch_args=ckpt["arch_args"], sink=sink,
+                seed=seed, masks=unpack_masks(ckpt.get("masks", {})) or None)
+    device = data.images.device
+    warm_up_imports()
+    start = time.perf_counter()
+    passes = METHODS[method](task, config[method])
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    wall = time.perf_counter() - start - task.eval_seconds
+    return {"wall_time_s": wall, "image_passes": int(passes), "device": str(device)}
+
+
+def forget_checkpoint(ckpt: dict, model: torch.nn.Module, data: Data, forget: ForgetSet, method: str,
+                      config: dict, sink: EventSink, seed: int = 0) -> tuple[dict, dict]:
+    """Unlearn, audit, and build the new checkpoint (with its lineage entry). Returns (ckpt, summary)."""
+    from dau_cli.engine.audit import audit
+
+    cost = unlearn(ckpt, model, data, forget, method, config, sink, seed)
+    report = audit(model, data, forget, sink=None)
+    headline = {k: report[k] for k in ("ua", "ra", "ta", "val_acc", "mia_efficacy")}
+    entry = lineage_entry("forget", dataclasses.asdict(config[method]), cost["wall_time_s"], cost["image_passes"],
+                          cost["device"], method=method, seed=seed, forget=forget.describe(),
+                          forget_indices=forget.indices.clone())
+    new = derive(ckpt, model, entry, metrics=headline)
+    summary = {"method": method, **cost, **headline, "forget": forget.describe(),
+               "mia_efficacy_by_statistic": report.get("mia_efficacy_by_statistic", {})}
+    if "forgotten_test_acc" in report:
+        summary["forgotten_test_acc"] = report["forgotten_test_acc"]
+    sink.emit("result", metrics={k: v for k, v in summary.items() if isinstance(v, (int, float))})
+    return new, summary

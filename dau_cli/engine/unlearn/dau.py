@@ -1,0 +1,229 @@
+"""Discriminative Adversarial Unlearning (Sharma et al., 2024), as docs/dau-method.md defines it.
+
+An attacker A_psi learns to tell the defender's responses on the forget set D_f ("member") from
+its responses on a reference set R ("non-member"); the defender D_theta (the model) learns to
+defeat it while keeping its accuracy on D_r, and a Barlow Twins-style term aligns the features
+of D_f with those of paired reference samples. Alternating updates, no Hessians, no unrolling:
+
+    min_{theta, omega} max_psi  CE(D_theta; D_r) + alpha * L_adv(theta, psi) + beta * L_BT(theta, omega)
+
+The attacker sees phi_theta(x, y) = `stats.attacker_features` (the audit's statistics, so what
+it learns to exploit is what the audit measures). Results against retraining: docs/results.md.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dau_cli.engine.data import augment, to_float
+from dau_cli.engine.stats import attacker_features
+from dau_cli.engine.train import Stepper, autocast, sgd
+from dau_cli.engine.unlearn import Task, register
+from dau_cli.errors import DauError
+
+# ----------------------------------------------------------------------------- the players
+
+
+class Attacker(nn.Module):
+    """Input batch-norm, then 64, 64, 1 units with ReLU: the logit of "was trained on"."""
+
+    def __init__(self, in_features: int):
+        super().__init__()
+        self.net = nn.Sequential(nn.BatchNorm1d(in_features), nn.Linear(in_features, 64), nn.ReLU(),
+                                 nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 1))
+
+    def forward(self, phi: torch.Tensor) -> torch.Tensor:
+        return self.net(phi).squeeze(1)
+
+
+def projector(feature_dim: int, width: int) -> nn.Module:
+    """g_omega: Linear, BN, ReLU, Linear to `width` dims; trained with the defender, then discarded."""
+    return nn.Sequential(nn.Linear(feature_dim, width), nn.BatchNorm1d(width), nn.ReLU(), nn.Linear(width, width))
+
+
+def barlow_twins(z_f: torch.Tensor, z_r: torch.Tensor, lambda_off: float) -> torch.Tensor:
+    """L_BT = (1/d) [sum_i (1 - C_ii)^2 + lambda_off sum_{i!=j} C_ij^2], C the cross-correlation of the
+    per-dimension standardised projections (docs/dau-method.md, the 1/d keeps it on a CE scale)."""
+    b, d = z_f.shape
+    z_f = (z_f - z_f.mean(0)) / (z_f.std(0) + 1e-5)
+    z_r = (z_r - z_r.mean(0)) / (z_r.std(0) + 1e-5)
+    c = z_f.T @ z_r / b
+    diag = torch.diagonal(c)
+    on = (1 - diag).pow(2).sum()
+    off = c.pow(2).sum() - diag.pow(2).sum()
+    return (on + lambda_off * off) / d
+
+
+# ----------------------------------------------------------------------------- what the attacker sees
+
+
+def observe(model: nn.Module, x: torch.Tensor, y: torch.Tensor, label_free: bool, input_sensitivity: bool,
+            create_graph: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(features h, logits z, phi) for a batch; phi is differentiable in the model's parameters."""
+    if input_sensitivity:
+        x = x.detach().requires_grad_(True)
+    with autocast(x.device):
+        h, logits = model.forward_with_features(x)
+    logits = logits.float()
+    grad_norm = None
+    if input_sensitivity:  # ||grad_x loss||, double backward when the defender learns through it
+        loss = F.cross_entropy(logits, y, reduction="sum")
+        (g,) = torch.autograd.grad(loss, x, create_graph=create_graph)
+        grad_norm = g.flatten(1).norm(dim=1)
+    return h, logits, attacker_features(logits, y, label_free, grad_norm)
+
+
+def auc_of(attacker: Attacker, phi_pos: torch.Tensor, phi_neg: torch.Tensor) -> float:
+    from dau_cli.engine.audit import auc
+
+    attacker.eval()
+    with torch.no_grad():
+        return auc(attacker(phi_pos), attacker(phi_neg))
+
+
+# ----------------------------------------------------------------------------- the game
+
+
+def split(idx: torch.Tensor, labels: torch.Tensor, holdout: float, gen: torch.Generator):
+    """(train part, held-out part) of a set and of its query labels."""
+    order = torch.randperm(len(idx), generator=gen)
+    k = int(round(holdout * len(idx)))
+    held, kept = order[:k], order[k:]
+    return idx[kept], labels[kept], idx[held], labels[held]
+
+
+@register("dau")
+def dau(task: Task, cfg) -> int:
+    if cfg.adv_loss not in ("nonsaturating", "minimax"):
+        raise DauError(f"dau.adv_loss must be nonsaturating or minimax, got '{cfg.adv_loss}'")
+    if cfg.sensitivity not in ("logits", "input"):
+        raise DauError(f"dau.sensitivity must be logits or input, got '{cfg.sensitivity}'")
+    model, data, dev, gen = task.model, task.data, task.device, task.generator
+    torch.manual_seed(task.seed)
+    class_mode = task.forget.mode == "class"
+    label_free = not class_mode  # a retrained model is not confident on forgotten classes (dau-method.md)
+    input_sens = cfg.sensitivity == "input"
+    tc = task.train_cfg
+    labels = data.labels.cpu()
+
+    forget_idx = task.forget_idx
+    ref_idx, ref_labels = task.reference()
+    if len(ref_idx) < 2:
+        raise DauError("the validation split has too few samples to serve as DAU's reference set")
+    f_tr, fy_tr, f_ho, fy_ho = split(forget_idx, labels[forget_idx], cfg.holdout, gen)
+    r_tr, ry_tr, r_ho, ry_ho = split(ref_idx, ref_labels, cfg.holdout, gen)
+    by_class = {int(c): (ref_labels == c).nonzero().squeeze(1) for c in ref_labels.unique()} if not class_mode else {}
+
+    def paired_reference(f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One reference sample per forget sample: same class in random forgetting, any in class forgetting."""
+        if class_mode or not by_class:
+            pick = torch.randint(len(ref_idx), (len(f),), generator=gen)
+        else:
+            pick = torch.empty(len(f), dtype=torch.long)
+            for i, c in enumerate(labels[f].tolist()):
+                pool = by_class.get(c)
+                if pool is None or len(pool) == 0:  # no validation sample of that class: any will do
+                    pool = torch.arange(len(ref_idx))
+                pick[i] = pool[torch.randint(len(pool), (1,), generator=gen)]
+        return ref_idx[pick], ref_labels[pick]
+
+    def images(idx: torch.Tensor, aug: bool) -> torch.Tensor:
+        x = to_float(data.images[idx.to(dev)])
+        return augment(x, tc.crop_pad, tc.flip, gen) if aug else x
+
+    def clean_phi(idx: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """phi as the audit sees it: eval mode, no augmentation, detached."""
+        was = model.training
+        model.eval()
+        x = images(idx, aug=False)
+        if input_sens:
+            _, _, phi = observe(model, x, y.to(dev), label_free, True, create_graph=False)
+        else:
+            with torch.no_grad():
+                _, _, phi = observe(model, x, y.to(dev), label_free, False, create_graph=False)
+        model.train(was)
+        return phi.detach()
+
+    # the attacker and its optimiser; phi's width depends on the mode and the sensitivity option
+    in_features = clean_phi(f_tr[:2], fy_tr[:2]).shape[1]
+    attacker = Attacker(in_features).to(dev)
+    opt_a = torch.optim.Adam(attacker.parameters(), lr=cfg.attacker_lr)
+    bf = min(cfg.forget_batch, len(f_tr), len(r_tr))
+
+    def attacker_step() -> tuple[float, float]:
+        i = torch.randint(len(f_tr), (bf,), generator=gen)
+        j = torch.randint(len(r_tr), (bf,), generator=gen)
+        phi = torch.cat([clean_phi(f_tr[i], fy_tr[i]), clean_phi(r_tr[j], ry_tr[j])])
+        target = torch.cat([torch.ones(bf), torch.zeros(bf)]).to(dev)
+        attacker.train()
+        out = attacker(phi)
+        loss = F.binary_cross_entropy_with_logits(out, target)
+        opt_a.zero_grad(set_to_none=True)
+        loss.backward()
+        opt_a.step()
+        return loss.item(), ((out > 0).float() == target).float().mean().item() * 100
+
+    def held_out_auc() -> float:
+        return auc_of(attacker, clean_phi(f_ho, fy_ho), clean_phi(r_ho, ry_ho))
+
+    # warm start: the attacker first learns to attack the untouched original model
+    task.sink.emit("phase", phase="attacker warm-up", total=cfg.attacker_warmup, epochs=0)
+    for s in range(1, cfg.attacker_warmup + 1):
+        a_loss, a_acc = attacker_step()
+        task.sink.emit("step", phase="attacker warm-up", step=s, total=cfg.attacker_warmup, epoch=0,
+                       attacker_loss=a_loss, attacker_acc=a_acc)
+    passes = cfg.attacker_warmup * 2 * bf
+
+    proj = projector(model.feature_dim, cfg.proj_dim).to(dev)
+    opt_d = sgd([{"params": model.parameters()}, {"params": proj.parameters()}], cfg.lr, cfg.momentum, cfg.weight_decay)
+    stepper = Stepper(model, opt_d, task.masks, what="dau")
+    b_f = min(cfg.forget_batch, len(forget_idx))
+    b_r = max(1, int(round(cfg.retain_ratio * b_f)))
+    steps_per_epoch = math.ceil(len(forget_idx) / b_f)
+    total = cfg.epochs * steps_per_epoch
+    task.sink.emit("phase", phase="dau", total=total, epochs=cfg.epochs)
+
+    history = [held_out_auc()]
+    task.end_epoch("dau", 0, cfg.epochs, extra={"attacker_auc": history[0]})
+    step = 0
+    for epoch in range(1, cfg.epochs + 1):
+        order = task.perm(forget_idx)
+        order = torch.cat([order, order[: steps_per_epoch * b_f - len(order)]])  # whole batches
+        for i in range(steps_per_epoch):
+            for _ in range(cfg.attacker_steps):
+                a_loss, a_acc = attacker_step()
+            f = order[i * b_f:(i + 1) * b_f]
+            r, ry = paired_reference(f)
+            ret = task.sample(task.retain_idx, b_r)
+            # one forward over retain + forget + reference, so batch-norm sees a mixed batch
+            x = images(torch.cat([ret, f, r]), aug=True)
+            y = torch.cat([labels[ret], labels[f], ry]).to(dev)
+            model.train()
+            h, logits, phi = observe(model, x, y, label_free, input_sens, create_graph=True)
+            n_r, n_f = len(ret), len(f)
+            ce = F.cross_entropy(logits[:n_r], y[:n_r])
+            attacker.eval()  # running statistics: a batch of forget samples alone must not be re-normalised
+            out_f = attacker(phi[n_r:n_r + n_f])
+            if cfg.adv_loss == "nonsaturating":
+                adv = F.binary_cross_entropy_with_logits(out_f, torch.zeros_like(out_f))
+            else:
+                out_r = attacker(phi[n_r + n_f:])
+                adv = -(F.binary_cross_entropy_with_logits(out_f, torch.ones_like(out_f))
+                        + F.binary_cross_entropy_with_logits(out_r, torch.zeros_like(out_r)))
+            bt = barlow_twins(proj(h[n_r:n_r + n_f].float()), proj(h[n_r + n_f:].float()), cfg.lambda_off)
+            loss = ce + cfg.alpha * adv + cfg.beta * bt
+            stepper.step(loss)
+            step += 1
+            passes += len(x) + cfg.attacker_steps * 2 * bf
+            task.sink.emit("step", phase="dau", step=step, total=total, epoch=epoch, attacker_loss=a_loss,
+                           attacker_acc=a_acc, defender_loss=loss.item(), ce=ce.item(), adv=adv.item(), bt=bt.item())
+        history.append(held_out_auc())
+        task.end_epoch("dau", epoch, cfg.epochs, extra={"attacker_auc": history[-1]})
+        if cfg.until_chance and len(history) >= 2 and all(abs(a - 0.5) <= cfg.chance_tol for a in history[-2:]):
+            task.sink.emit("log", level="info", message=f"attacker at chance (AUC {history[-1]:.3f}); stopped after epoch {epoch}")
+            break
+    return passes

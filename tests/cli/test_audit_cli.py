@@ -1,0 +1,157 @@
+"""`dau audit` through the command line: the JSON report, the run directory, the plot, the
+reference, and every user mistake as one line with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from dau_cli.cli import app
+from dau_cli.runs import list_runs, read_events
+
+STATISTICS = ("confidence", "loss", "entropy", "modified_entropy", "logit_scaled_confidence")
+PAIRS = ("forget_vs_val", "retain_vs_test")
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("DAU_HOME", str(tmp_path / "dau_home"))
+    monkeypatch.delenv("DAU_RUN_ID", raising=False)
+
+
+def dau(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def one_line_error(result, *fragments: str) -> None:
+    assert result.exit_code == 2, (result.exit_code, result.stdout, result.stderr, result.exception)
+    message = result.stderr.strip()
+    assert message.startswith("error:") and "\n" not in message and "Traceback" not in message, message
+    for fragment in fragments:
+        assert fragment in message, (fragment, message)
+
+
+@pytest.fixture(scope="module")
+def ckpt_dict(tiny_ckpt):
+    return torch.load(tiny_ckpt, weights_only=True)
+
+
+def test_json_report_run_directory_and_events(tiny_ckpt):
+    result = dau("audit", tiny_ckpt, "--classes", "3", "--json", "--device", "cpu")
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    for key in ("ua", "ra", "ta", "val_acc", "forgotten_test_acc", "mia_efficacy", "mia_efficacy_by_statistic",
+                "attacks", "over_forgetting", "warnings", "forget", "sizes", "run_dir", "checkpoint"):
+        assert key in report, key
+    assert "reference" not in report and "avg_gap" not in report
+    assert report["forget"]["mode"] == "class" and report["forget"]["classes"] == [3]
+    assert set(report["mia_efficacy_by_statistic"]) == set(STATISTICS)
+    assert set(report["attacks"]) == set(PAIRS)
+    for pair in PAIRS:
+        for s in STATISTICS:
+            a = report["attacks"][pair][s]
+            assert set(a) == {"auc", "balanced_accuracy", "tpr_at_fpr", "fpr", "tpr"}
+            assert set(a["tpr_at_fpr"]) == {"0.001", "0.01", "0.1"}
+            assert len(a["fpr"]) == len(a["tpr"]) <= 200 and 0 <= a["auc"] <= 1
+
+    runs = list_runs()
+    assert len(runs) == 1 and runs[0]["command"] == "audit" and runs[0]["status"] == "completed"
+    assert {k: runs[0]["summary"][k] for k in ("ua", "ra", "ta", "mia_efficacy")} == \
+        {k: report[k] for k in ("ua", "ra", "ta", "mia_efficacy")}
+    events = list(read_events(Path(runs[0]["dir"])))
+    kinds = [e["type"] for e in events]
+    assert kinds.count("epoch") == 1 and kinds.count("roc") == 10 and kinds.count("result") == 1
+    assert next(e for e in events if e["type"] == "result")["metrics"]["ua"] == report["ua"]
+
+
+def test_terminal_tables_with_a_reference(tiny_ckpt, tmp_path):
+    reference = tmp_path / "reference.pt"
+    reference.write_bytes(Path(tiny_ckpt).read_bytes())
+    result = dau("audit", tiny_ckpt, "--random", "0.1", "--reference", reference)
+    assert result.exit_code == 0, result.stderr
+    for text in ("UA", "RA", "TA", "MIA-Efficacy", "Avg. Gap", "forget_vs_val", "retain_vs_test", "reference.pt"):
+        assert text in result.stdout, text
+
+    result = dau("audit", tiny_ckpt, "--random", "0.1", "--reference", reference, "--json")
+    report = json.loads(result.stdout)
+    assert report["avg_gap"] == 0.0  # the same weights: no gap
+    assert set(report["diff"]) >= {"ua", "ra", "ta", "val_acc", "mia_efficacy"}
+    assert all(v == 0.0 for v in report["diff"].values())
+    assert report["reference"]["ua"] == report["ua"] and "attacks" in report["reference"]
+    assert list_runs()[0]["summary"]["avg_gap"] == 0.0
+
+
+def test_reference_with_another_data_view_is_refused(tiny_ckpt, ckpt_dict, tmp_path):
+    other = dict(ckpt_dict)
+    splits = dict(other["data"]["splits"])
+    splits["train"], splits["val"] = splits["train"][1:], torch.cat([splits["val"], splits["train"][:1]])
+    other["data"] = {**other["data"], "splits": splits}
+    torch.save(other, tmp_path / "other.pt")
+    one_line_error(dau("audit", tiny_ckpt, "--classes", "3", "--reference", tmp_path / "other.pt"),
+                   "different train split")
+    assert list_runs() == []  # refused before any work
+
+
+def test_plot_writes_a_png_atomically_and_never_over_an_input(tiny_ckpt, tmp_path):
+    plot = tmp_path / "roc.png"
+    result = dau("audit", tiny_ckpt, "--classes", "3", "--plot", plot, "--json")
+    assert result.exit_code == 0, result.stderr
+    data = plot.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+    assert list_runs()[0]["outputs"]["plot"] == str(plot.resolve())
+    one_line_error(dau("audit", tiny_ckpt, "--classes", "3", "--plot", tiny_ckpt), "refusing to overwrite the input")
+    one_line_error(dau("audit", tiny_ckpt, "--classes", "3", "--plot", tmp_path / "roc.jpg"), ".png")
+
+
+def test_recorded_forget_set_and_flags_that_override_it(tiny_ckpt, ckpt_dict, tmp_path):
+    from dau_cli.engine.data import load_data
+
+    data = load_data("digits", splits=ckpt_dict["data"]["splits"])
+    train = data.splits["train"]
+    labels_of_train = data.labels[train]
+    forget_indices = train[labels_of_train == 5]
+    forgot = dict(ckpt_dict)
+    forgot["lineage"] = [*ckpt_dict["lineage"], {
+        "op": "forget", "forget_indices": forget_indices,
+        "forget": {"mode": "class", "classes": [5], "fraction": None, "seed": None, "size": len(forget_indices)}}]
+    torch.save(forgot, tmp_path / "forgot.pt")
+
+    report = json.loads(dau("audit", tmp_path / "forgot.pt", "--json").stdout)
+    assert report["forget"] == {"mode": "class", "classes": [5], "fraction": None, "seed": None,
+                                "size": len(forget_indices)}
+    result = dau("audit", tmp_path / "forgot.pt", "--classes", "2", "--json")
+    assert json.loads(result.stdout)["forget"]["classes"] == [2]
+    warnings = [e["message"] for e in read_events(Path(list_runs()[0]["dir"])) if e.get("level") == "warning"]
+    assert any("auditing the one the flags give" in w for w in warnings)
+
+
+def test_user_mistakes_are_one_line(tiny_ckpt, ckpt_dict, tmp_path):
+    one_line_error(dau("audit", tiny_ckpt), "--classes", "--random", "--indices")
+    one_line_error(dau("audit", tiny_ckpt, "--classes", "12"), "out of range")
+    one_line_error(dau("audit", tiny_ckpt, "--classes", "3", "--random", "0.1"), "exactly one")
+    one_line_error(dau("audit", tiny_ckpt, "--random", "1.5"), "between 0 and 1")
+    one_line_error(dau("audit", tmp_path / "missing.pt", "--classes", "3"), "does not exist")
+
+    train = ckpt_dict["data"]["splits"]["train"].tolist()
+    test = ckpt_dict["data"]["splits"]["test"].tolist()
+    cases = {
+        "empty.txt": ("", "empty"),
+        "all.txt": (" ".join(map(str, train)), "whole training set"),
+        "outside.txt": (f"{train[0]} 99999", "not in the training split"),
+        "test_ids.txt": (f"{train[0]} {test[0]}", "not in the training split"),
+        "repeated.txt": (f"{train[0]} {train[1]} {train[0]}", "repeats ids"),
+    }
+    for name, (text, fragment) in cases.items():
+        (tmp_path / name).write_text(text)
+        one_line_error(dau("audit", tiny_ckpt, "--indices", tmp_path / name), fragment)
+    assert list_runs() == []  # every mistake is caught before a run is opened
+
+    (tmp_path / "ok.txt").write_text(f"{train[0]},{train[1]}\n{train[2]}")
+    report = json.loads(dau("audit", tiny_ckpt, "--indices", tmp_path / "ok.txt", "--json").stdout)
+    assert report["forget"]["mode"] == "indices" and report["sizes"]["forget"] == 3

@@ -1,0 +1,85 @@
+"""The training loop: it learns, it is reproducible from its seed, pruned weights stay zero, and a
+diverging loss stops it."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from dau_cli.config import TrainConfig
+from dau_cli.engine.checkpoint import load_checkpoint
+from dau_cli.engine.data import load_data
+from dau_cli.engine.models import build_model
+from dau_cli.engine.train import Diverged, Stepper, fit, pick_device, sgd
+from dau_cli.errors import DauError
+from dau_cli.runs import EventSink
+
+CFG = TrainConfig(epochs=1, batch_size=64, lr=0.05, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_data("digits")
+
+
+def small_model(seed: int = 0):
+    torch.manual_seed(seed)
+    return build_model("cnn", 10, (1, 8, 8), width=8)
+
+
+def test_training_learns(tiny_ckpt):
+    metrics = load_checkpoint(tiny_ckpt)["metrics"]
+    assert metrics["test_acc"] > 60 and metrics["train_acc"] > 60  # chance is 10 %
+
+
+def test_fit_counts_image_passes_and_steps(digits):
+    idx = digits.splits["train"][:200]
+    result = fit(small_model(), digits, idx, TrainConfig(epochs=2, batch_size=64, device="cpu"), EventSink())
+    assert result["image_passes"] == 400 and result["steps"] == 2 * 4 and result["wall_time_s"] > 0
+
+
+def test_same_seed_same_weights(digits):
+    idx = digits.splits["train"][:256]
+    a, b, c = small_model(), small_model(), small_model()
+    fit(a, digits, idx, CFG, EventSink())
+    fit(b, digits, idx, CFG, EventSink())
+    fit(c, digits, idx, TrainConfig(epochs=1, batch_size=64, lr=0.05, device="cpu", seed=1), EventSink())
+    sa, sb, sc = a.state_dict(), b.state_dict(), c.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert not all(torch.equal(sa[k], sc[k]) for k in sa)
+
+
+def test_pruned_weights_stay_exactly_zero(digits):
+    model = small_model()
+    mask = torch.rand_like(model.head.weight) > 0.5
+    fit(model, digits, digits.splits["train"][:256], CFG, EventSink(), masks={"head.weight": mask})
+    w = model.head.weight.detach()
+    assert torch.all(w[~mask] == 0) and torch.all(w[mask] != 0)
+
+
+def test_a_non_finite_loss_stops_without_touching_the_weights():
+    model = small_model()
+    before = {k: v.detach().clone() for k, v in model.named_parameters()}
+    stepper = Stepper(model, sgd(model.parameters(), 0.1))
+    loss = model(torch.rand(2, 1, 8, 8)).sum() * float("nan")
+    with pytest.raises(Diverged, match="lower learning rate"):
+        stepper.step(loss)
+    assert isinstance(Diverged("x"), DauError)  # so the CLI reports it as one line
+    assert all(torch.equal(before[k], v) for k, v in model.named_parameters())
+
+
+@pytest.mark.parametrize("steps", [1, 2, 3, 4, 5])
+def test_very_short_runs_train(digits, steps):
+    """A handful of steps (tiny forget sets, big batches) must not trip the learning-rate schedule."""
+    for schedule in ("onecycle", "cosine"):
+        cfg = TrainConfig(epochs=1, batch_size=10, schedule=schedule, device="cpu")
+        assert fit(small_model(), digits, digits.splits["train"][:10 * steps], cfg, EventSink())["steps"] == steps
+
+
+def test_device_names():
+    assert pick_device("cpu") == torch.device("cpu")
+    with pytest.raises(DauError, match="auto, cpu or cuda"):
+        pick_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(DauError, match="--device cpu"):
+            pick_device("cuda")

@@ -1,0 +1,163 @@
+"""Unlearning methods on tiny data: each runs and changes the model, and keeps its promises."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from dau_cli.config import resolve
+from dau_cli.engine.checkpoint import load_checkpoint, new_checkpoint, restore
+from dau_cli.engine.data import Data
+from dau_cli.engine.forget import unlearn
+from dau_cli.engine.forget_sets import ForgetSet, retain_indices, select_forget_set
+from dau_cli.engine.models import build_model
+from dau_cli.engine.unlearn import METHODS
+from dau_cli.runs import EventSink
+
+# one short pass of every method, so the whole file stays fast on 2 CPU cores
+FAST = ["dau.epochs=1", "dau.attacker_warmup=5", "dau.forget_batch=32", "ft.epochs=1", "ga.epochs=1", "rl.epochs=1",
+        "l1.epochs=1", "salun.epochs=1", "scrub.epochs=1", "scrub.max_epochs=1", "retrain.epochs=1"]
+
+
+def setup(tiny_ckpt, classes: str = "3"):
+    ckpt = load_checkpoint(tiny_ckpt)
+    model, data = restore(ckpt, "cpu")
+    fs = select_forget_set(data.labels, data.splits["train"], classes=classes, num_classes=data.num_classes)
+    return ckpt, model, data, fs
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+def test_every_method_runs_and_changes_the_model(tiny_ckpt, method):
+    ckpt, model, data, fs = setup(tiny_ckpt)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    events = []
+    sink = EventSink()
+    sink.listeners.append(events.append)
+    cost = unlearn(ckpt, model, data, fs, method, resolve(sets=FAST), sink, seed=0)
+    changed = [k for k, v in model.state_dict().items() if v.is_floating_point() and not torch.equal(v, before[k])]
+    assert changed, f"{method} left every weight as it was"
+    assert cost["image_passes"] > 0 and cost["wall_time_s"] > 0
+    kinds = {e["type"] for e in events}
+    assert {"phase", "step", "epoch"} <= kinds
+    epoch = [e for e in events if e["type"] == "epoch"][-1]
+    assert {"forget_acc", "retain_acc", "val_acc"} <= set(epoch["metrics"]) and "confidence" in epoch["auc"]
+
+
+def test_salun_leaves_masked_weights_bit_identical(tiny_ckpt):
+    from dau_cli.engine.unlearn import Task
+    from dau_cli.engine.unlearn.baselines import saliency_mask
+
+    ckpt, model, data, fs = setup(tiny_ckpt)
+    original = {n: p.detach().clone() for n, p in model.named_parameters()}
+    task = Task(model=model, data=data, forget=fs, retain_idx=retain_indices(data.splits["train"], fs.indices),
+                train_cfg=resolve()["train"], arch=ckpt["arch"], arch_args=ckpt["arch_args"], sink=EventSink())
+    salient = saliency_mask(task, 0.3)
+    unlearn(ckpt, model, data, fs, "salun", resolve(sets=FAST + ["salun.fraction=0.3", "salun.lr=0.1"]), EventSink())
+    moved = 0
+    for n, p in model.named_parameters():
+        frozen = ~salient[n]
+        assert torch.equal(p.detach()[frozen], original[n][frozen]), f"{n}: a non-salient weight moved"
+        moved += int((p.detach()[salient[n]] != original[n][salient[n]]).sum())
+    assert moved > 0  # the salient weights did change
+    share = sum(int(m.sum()) for m in salient.values()) / sum(m.numel() for m in salient.values())
+    assert 0.25 < share < 0.35
+
+
+def test_retrain_never_sees_the_forget_set(tiny_ckpt, monkeypatch):
+    import dau_cli.engine.train as train
+
+    ckpt, model, data, fs = setup(tiny_ckpt, classes="3,5")
+    seen: list[torch.Tensor] = []
+    real_batch = train.batch
+
+    def spy(data_, idx, cfg, gen):
+        seen.append(idx.clone())
+        return real_batch(data_, idx, cfg, gen)
+
+    monkeypatch.setattr(train, "batch", spy)
+    unlearn(ckpt, model, data, fs, "retrain", resolve(sets=FAST), EventSink())
+    everything = torch.cat(seen)
+    assert len(everything) > 0
+    assert not torch.isin(everything, fs.indices).any()
+    assert set(everything.tolist()) == set(retain_indices(data.splits["train"], fs.indices).tolist())
+
+
+def test_dau_attacker_sees_exactly_the_audits_statistics(tiny_ckpt):
+    import dau_cli.engine.audit as audit
+    from dau_cli.engine.stats import attacker_features, sample_stats
+    from dau_cli.engine.unlearn.dau import observe
+
+    ckpt, model, data, fs = setup(tiny_ckpt)
+    model.eval()
+    idx = fs.indices[:16]
+    x = data.images[idx].float() / 255
+    y = data.labels[idx]
+    _, logits, phi = observe(model, x, y, label_free=True, input_sensitivity=False, create_graph=False)
+    s = sample_stats(logits, y)
+    assert torch.allclose(phi, attacker_features(logits, y, label_free=True))
+    k = 10
+    assert torch.allclose(phi[:, :k], s["probs"].sort(dim=1, descending=True).values)
+    for col, name in enumerate(["entropy", "confidence", "logit_scaled_confidence", "loss", "modified_entropy",
+                                "grad_norm"]):
+        assert torch.allclose(phi[:, k + col], s[name]), name
+    assert audit.sample_stats is sample_stats  # the audit computes its attacks from the same function
+    _, _, phi_class = observe(model, x, y, label_free=False, input_sensitivity=True, create_graph=False)
+    assert phi_class.shape[1] == 6  # label-aware (4) + ||p - e_y|| + ||grad_x loss||
+
+
+def separable_problem(n_per_class: int = 60, classes: int = 3) -> tuple[dict, torch.nn.Module, Data]:
+    """Three 8x8 patterns (a row, a column, a diagonal) plus noise; a cnn learns them perfectly."""
+    g = torch.Generator().manual_seed(0)
+    patterns = torch.zeros(classes, 8, 8)
+    patterns[0, 3, :] = 1
+    patterns[1, :, 3] = 1
+    patterns[2] = torch.eye(8)
+    labels = torch.arange(classes).repeat_interleave(n_per_class)
+    x = patterns[labels] * 200 + torch.rand(len(labels), 8, 8, generator=g) * 55
+    images = x.round().clamp(0, 255).to(torch.uint8)[:, None]
+    perm = torch.randperm(len(labels), generator=g)
+    splits = {"train": perm[: len(perm) * 6 // 10].sort().values, "val": perm[len(perm) * 6 // 10: len(perm) * 8 // 10].sort().values,
+              "test": perm[len(perm) * 8 // 10:].sort().values}
+    data = Data("synthetic", "", images, labels, splits, [str(c) for c in range(classes)])
+    config = resolve(overrides={"model.width": 8, "train.epochs": 15, "train.batch_size": 32, "train.crop_pad": 0})
+    torch.manual_seed(0)
+    model = build_model("cnn", classes, (1, 8, 8), width=8)
+    from dau_cli.config import as_dict
+    from dau_cli.engine.train import fit
+
+    fit(model, data, splits["train"], config["train"], EventSink())
+    ckpt = new_checkpoint(model, "cnn", {"width": 8}, data.describe(), as_dict(config), {},
+                          [{"op": "train", "config": as_dict(config)}])
+    return ckpt, model, data
+
+
+def test_dau_class_forgetting_on_a_separable_problem():
+    from dau_cli.engine.train import accuracy
+
+    ckpt, model, data = separable_problem()
+    train = data.splits["train"]
+    forget = train[data.labels[train] == 0]
+    retain = retain_indices(train, forget)
+    assert accuracy(model, data, forget) == 100.0 and accuracy(model, data, retain) == 100.0
+    fs = ForgetSet("class", forget, classes=(0,))
+    config = resolve(sets=["dau.epochs=15", "dau.forget_batch=16", "dau.attacker_warmup=20"])
+    unlearn(ckpt, model, data, fs, "dau", config, EventSink())
+    assert accuracy(model, data, forget) < 20.0
+    assert accuracy(model, data, retain) > 95.0
+
+
+def test_pruned_weights_stay_zero_through_every_method(tiny_ckpt):
+    from dau_cli.engine.checkpoint import pack_masks, prunable
+
+    ckpt, model, data, fs = setup(tiny_ckpt)
+    # a random 50 % mask over every prunable weight, as `dau prune` would store it
+    g = torch.Generator().manual_seed(0)
+    masks = {n: torch.rand(t.shape, generator=g) > 0.5 for n, t in ckpt["state_dict"].items() if prunable(n, t)}
+    sd = {n: (t * masks[n] if n in masks else t) for n, t in ckpt["state_dict"].items()}
+    sparse = {**ckpt, "state_dict": sd, "masks": pack_masks(masks)}
+    for method in sorted(METHODS):
+        model, data = restore(sparse, "cpu")
+        unlearn(sparse, model, data, fs, method, resolve(sets=FAST), EventSink())
+        state = model.state_dict()
+        for n, m in masks.items():
+            assert (state[n][~m] == 0).all(), f"{method}: pruned weights of {n} came back"

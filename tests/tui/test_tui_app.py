@@ -1,0 +1,249 @@
+"""The dashboard driven through Textual's Pilot: screens, keys, live following, bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from textual.widgets import DataTable
+
+from tui.app import DauDashboard
+from tui.gpu import GpuSample
+from tui.screens import HelpScreen, RunScreen, RunsScreen
+from tui.widgets import Chart, GpuStrip, RocChart
+from tui_helpers import AUDIT_ID, FAILED_ID, FORGET_ID, append, make_running_run, no_gpu, step_event, wait_until
+
+SIZE = (120, 40)
+
+
+def app_for(root: Path, run: Path | None = None, **kwargs) -> DauDashboard:
+    kwargs.setdefault("gpu_reader", no_gpu)
+    return DauDashboard(runs_root=root, run=run, poll_interval=0.1, chart_interval=0.2, **kwargs)
+
+
+def run_screen(app: DauDashboard) -> RunScreen:
+    assert isinstance(app.screen, RunScreen), f"on {type(app.screen).__name__}"
+    return app.screen
+
+
+def chart(app: DauDashboard, name: str) -> Chart:
+    return app.screen.query_one(f"#{name}", Chart)
+
+
+async def test_runs_list_shows_every_run(runs: Path):
+    app = app_for(runs)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.screen.query_one(DataTable)
+        await wait_until(pilot, lambda: table.row_count == 3, what="three rows")
+        rows = [[str(c) for c in table.get_row_at(i)] for i in range(3)]
+        # newest first, with command, status, start, duration and headline metrics
+        assert [r[0] for r in rows] == [AUDIT_ID, FORGET_ID, FAILED_ID]
+        assert rows[1][1:5] == ["forget", "✓ completed", "2025-01-02 10:00", "1m01s"]
+        assert "ua=12.4" in rows[1][5]
+        assert rows[2][2] == "✗ failed" and "CUDA out of memory" in rows[2][5]
+        assert isinstance(app.screen, RunsScreen)  # nothing is running: stays on the list
+
+
+async def test_enter_opens_a_run_and_escape_goes_back(runs: Path):
+    app = app_for(runs)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.screen.query_one(DataTable)
+        await wait_until(pilot, lambda: table.row_count == 3)
+        await pilot.press("down", "enter")
+        screen = run_screen(app)
+        assert screen.run_dir.name == FORGET_ID
+        await wait_until(pilot, lambda: screen.updates > 0, what="first update")
+        assert chart(app, "attacker").point_count("attacker_loss") == 170
+        assert set(chart(app, "defender").series) == {"defender_loss", "ce", "adv", "bt"}
+        assert chart(app, "accuracy").point_count("forget_acc") == 7
+        assert set(chart(app, "accuracy").series) == {"forget_acc", "retain_acc", "val_acc"}
+        assert set(chart(app, "auc").series) == {"confidence", "entropy", "loss", "attacker_auc"}
+        assert not app.screen.query_one("#roc").display  # a forget run has no ROC curves
+        await pilot.press("escape")
+        assert isinstance(app.screen, RunsScreen)
+        await pilot.press("up", "enter")
+        screen = run_screen(app)
+        assert screen.run_dir.name == AUDIT_ID
+        await wait_until(pilot, lambda: screen.updates > 0)
+        roc = app.screen.query_one(RocChart)
+        assert roc.display and [(c.attack, c.pair) for c in roc.curves] == [
+            ("confidence", "forget_vs_val"),
+            ("entropy", "forget_vs_val"),
+            ("loss", "forget_vs_val"),
+        ]
+        await pilot.press("p")
+        assert {c.pair for c in roc.curves} == {"retain_vs_test"}
+        await pilot.press("backspace")
+        assert isinstance(app.screen, RunsScreen)
+
+
+async def test_a_plain_training_run_falls_back_to_loss(runs: Path):
+    app = app_for(runs, run=runs / FAILED_ID)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = run_screen(app)
+        await wait_until(pilot, lambda: screen.updates > 0)
+        assert chart(app, "attacker").border_title.startswith("Loss")
+        assert chart(app, "attacker").point_count("loss") == 30
+        assert chart(app, "defender").point_count("acc") == 30
+        log = str(app.screen.query_one("#log-text").render())
+        assert "error: CUDA out of memory" in log
+
+
+async def test_follows_the_newest_running_run(runs: Path):
+    make_running_run(runs, "20250103-110000-forget-old001")
+    live = make_running_run(runs, "20250103-120000-forget-live01", started=time.time() + 1)
+    app = app_for(runs)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: isinstance(app.screen, RunScreen), what="the run screen")
+        assert run_screen(app).run_dir == live
+
+
+async def test_a_lost_running_run_is_not_followed(runs: Path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    make_running_run(runs, pid=int(dead.stdout))  # its process is gone
+    app = app_for(runs)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.screen.query_one(DataTable)
+        await wait_until(pilot, lambda: table.row_count == 4)
+        await pilot.pause(0.3)
+        assert isinstance(app.screen, RunsScreen)
+        assert str(table.get_row_at(0)[2]) == "? running (lost)"
+
+
+WRITER = textwrap.dedent(
+    """
+    import json, sys, time
+    path, first, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    for step in range(first, first + n):
+        ev = {"v": 1, "t": time.time(), "type": "step", "phase": "dau", "step": step, "total": 1000,
+              "epoch": 1, "attacker_loss": 0.6, "defender_loss": 1.2, "ce": 0.4, "adv": 0.5, "bt": 0.3}
+        with open(path, "a") as f:
+            f.write(json.dumps(ev) + "\\n")
+        if step % 10 == 0:
+            with open(path, "a") as f:
+                f.write(json.dumps({"v": 1, "t": time.time(), "type": "epoch", "phase": "dau",
+                                    "epoch": step // 10, "epochs": 10, "metrics": {"forget_acc": 90 - step / 10},
+                                    "auc": {"loss": 0.7 - step / 1000}}) + "\\n")
+        time.sleep(0.01)
+    """
+)
+
+
+async def test_events_appended_by_another_process_reach_the_charts(runs: Path):
+    run = make_running_run(runs)
+    app = app_for(runs, run=run)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = run_screen(app)
+        await wait_until(pilot, lambda: screen.updates > 0)
+        assert chart(app, "attacker").point_count() == 0
+        writer = subprocess.Popen([sys.executable, "-c", WRITER, str(run / "events.jsonl"), "1", "120"])
+        try:
+            await wait_until(pilot, lambda: chart(app, "attacker").point_count("attacker_loss") == 120, timeout=20)
+            await wait_until(pilot, lambda: chart(app, "auc").point_count("loss") == 12)
+        finally:
+            writer.wait(10)
+        assert chart(app, "accuracy").point_count("forget_acc") == 12
+        assert screen.snapshot.step == 120 and screen.snapshot.total == 1000
+        # the bar and the ETA follow the steps
+        assert "step 120/1000" in str(screen.query_one("#phase").render())
+        assert "ETA" in str(screen.query_one("#eta").render())
+
+
+async def test_a_half_written_line_waits_for_its_end(runs: Path):
+    run = make_running_run(runs)
+    events = run / "events.jsonl"
+    app = app_for(runs, run=run)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = run_screen(app)
+        await wait_until(pilot, lambda: screen.updates > 0)
+        append(events, json.dumps(step_event(1)) + "\n")
+        await wait_until(pilot, lambda: chart(app, "attacker").point_count() == 1)
+        line = json.dumps(step_event(2))
+        append(events, line[:40])
+        polls = screen.polls
+        await wait_until(pilot, lambda: screen.polls >= polls + 4, what="four more polls")
+        assert chart(app, "attacker").point_count() == 1
+        append(events, line[40:] + "\n")
+        await wait_until(pilot, lambda: chart(app, "attacker").point_count() == 2, what="the completed line")
+        assert screen.snapshot.unknown == 0
+
+
+async def test_unknown_events_and_a_vanished_run_do_not_crash(runs: Path):
+    run = make_running_run(runs)
+    events = run / "events.jsonl"
+    app = app_for(runs, run=run)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = run_screen(app)
+        await wait_until(pilot, lambda: screen.updates > 0)
+        append(events, '{"v": 2, "t": 1, "type": "hologram", "beams": [1, 2]}\nnot json at all\n[1, 2]\n')
+        append(events, json.dumps(step_event(1)) + "\n")
+        await wait_until(pilot, lambda: chart(app, "attacker").point_count() == 1)
+        assert screen.snapshot.unknown == 1
+        shutil.rmtree(run)
+        await wait_until(pilot, lambda: screen.missing is not None, what="the gone notice")
+        assert "gone" in screen.missing
+        assert "gone" in str(screen.query_one("#info").render())
+        assert chart(app, "attacker").point_count() == 1  # what was drawn stays
+        await pilot.press("r")  # re-reading a missing run is fine too
+        await pilot.pause(0.3)
+        await pilot.press("escape")
+        assert isinstance(app.screen, RunsScreen)
+        table = app.screen.query_one(DataTable)
+        await wait_until(pilot, lambda: table.row_count == 3, what="the list without the gone run")
+
+
+async def test_refresh_reads_the_run_again_from_the_start(runs: Path):
+    app = app_for(runs, run=runs / FORGET_ID)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = run_screen(app)
+        await wait_until(pilot, lambda: screen.updates > 0)
+        assert screen.snapshot.events == 184
+        updates = screen.updates
+        await pilot.press("r")
+        await wait_until(pilot, lambda: screen.updates > updates, what="a fresh read")
+        assert screen.snapshot.events == 184  # read again, not added twice
+        assert chart(app, "attacker").point_count() == 170
+
+
+async def test_no_gpu_is_shown_and_the_dashboard_goes_on(runs: Path):
+    def broken() -> None:
+        raise RuntimeError("NVML exploded")
+
+    for reader in (no_gpu, broken):
+        app = app_for(runs, run=runs / FORGET_ID, gpu_reader=reader)
+        async with app.run_test(size=SIZE) as pilot:
+            strip = app.screen.query_one(GpuStrip)
+            await wait_until(pilot, lambda: strip.samples is None and strip.text == "no GPU")
+            assert "no GPU" in str(strip.render())
+            await wait_until(pilot, lambda: run_screen(app).updates > 0)
+
+
+async def test_a_gpu_is_shown(runs: Path):
+    sample = [GpuSample(0, "NVIDIA H100 80GB HBM3", 87.0, 30 * 2**30, 80 * 2**30)]
+    app = app_for(runs, run=runs / FORGET_ID, gpu_reader=lambda: sample)
+    async with app.run_test(size=SIZE) as pilot:
+        strip = app.screen.query_one(GpuStrip)
+        await wait_until(pilot, lambda: strip.samples is not None)
+        assert "util 87%" in strip.text and "30.0/80.0 GiB" in strip.text
+        assert "no GPU" not in str(strip.render())
+
+
+async def test_keys_help_and_quit(runs: Path):
+    app = app_for(runs)
+    async with app.run_test(size=SIZE) as pilot:
+        shown = {b.binding.key: b.binding.description for b in app.screen.active_bindings.values() if b.binding.show}
+        assert {"q", "question_mark", "r", "enter", "up"} <= set(shown)
+        assert "k" not in shown  # no job to kill
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        assert "kill the job" in str(app.screen.query_one("#help").render())
+        await pilot.press("escape")
+        assert isinstance(app.screen, RunsScreen)
+        await pilot.press("q")
+        await pilot.pause()
+        assert not app.is_running

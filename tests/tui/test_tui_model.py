@@ -1,0 +1,202 @@
+"""The dashboard's data side without Textual: bounded series, the tailer, the run model."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from tui_helpers import FIXTURES, FORGET_ID, append, step_event
+from dau_cli.runs import read_events
+from tui.gpu import NvmlReader, describe
+from tui.model import EventTailer, RunModel, Series, fmt_duration
+from tui.widgets import decimate, nice_ticks
+
+
+def test_series_stays_bounded_and_keeps_the_shape():
+    s = Series(limit=1000)
+    n = 50_000
+    for i in range(n):
+        s.add(i, 2.0 * i)
+    xs, ys = s.points()
+    assert 500 <= len(xs) <= 1000
+    assert s.count == n and s.last == 2.0 * (n - 1)
+    # bucket means of a straight line stay on it, and cover the whole range
+    assert all(abs(y - 2 * x) < 1e-6 for x, y in zip(xs, ys))
+    assert xs[0] < n * 0.01 and xs[-1] > n * 0.99
+    assert all(a < b for a, b in zip(xs, xs[1:]))
+
+
+def test_series_keeps_everything_below_the_limit():
+    s = Series(limit=10)
+    for i in range(9):
+        s.add(i, i)
+    assert s.points() == (tuple(float(i) for i in range(9)), tuple(float(i) for i in range(9)))
+
+
+def test_tailer_reads_only_new_lines_and_holds_back_a_half_line(tmp_path: Path):
+    events = tmp_path / "events.jsonl"
+    tailer = EventTailer(tmp_path)
+    assert tailer.poll() == [] and not tailer.exists and not tailer.seen
+    append(events, json.dumps(step_event(1)) + "\n")
+    assert [e["step"] for e in tailer.poll()] == [1]
+    assert tailer.offset == events.stat().st_size
+    half = json.dumps(step_event(2))
+    append(events, half[:25])
+    assert tailer.poll() == [] and tailer.pending == 25
+    append(events, half[25:] + "\n" + json.dumps(step_event(3)) + "\n")
+    assert [e["step"] for e in tailer.poll()] == [2, 3]
+    assert tailer.poll() == []  # nothing read twice
+
+
+def test_tailer_starts_over_when_the_file_is_replaced_and_copes_when_it_goes(tmp_path: Path):
+    events = tmp_path / "events.jsonl"
+    append(events, "".join(json.dumps(step_event(i)) + "\n" for i in range(1, 6)))
+    tailer = EventTailer(tmp_path)
+    assert len(tailer.poll()) == 5
+    tmp = tmp_path / "new.jsonl"
+    tmp.write_text(json.dumps(step_event(1)) + "\n")
+    os.replace(tmp, events)
+    assert [e["step"] for e in tailer.poll()] == [1] and tailer.reset
+    events.unlink()
+    assert tailer.poll() == [] and not tailer.exists and tailer.seen
+
+
+def test_tailer_reads_a_long_log_in_chunks(tmp_path: Path):
+    line = json.dumps(step_event(1)) + "\n"
+    (tmp_path / "events.jsonl").write_text(line * 2000)
+    tailer = EventTailer(tmp_path, chunk_bytes=len(line) * 300 + 7)  # chunks end mid-line
+    got, polls = 0, 0
+    while True:
+        got += len(tailer.poll())
+        polls += 1
+        if not tailer.more:
+            break
+    assert got == 2000 and polls >= 6
+
+
+def test_model_skips_unknown_types_and_bad_values():
+    m = RunModel()
+    m.apply_all(
+        [
+            {"type": "mystery", "x": 1},
+            {"type": "step", "step": 1, "attacker_loss": "high", "defender_loss": float("nan"), "ce": 0.5},
+            {"type": "step", "step": "two"},
+            {"type": "epoch", "epoch": 1, "auc": "not a dict", "metrics": {"val_acc": None}},
+            {"type": "roc", "attack": "loss", "fpr": 3},
+            {"type": "status", "status": "running", "new_key": [1, 2]},
+        ]
+    )
+    snap = m.snapshot()
+    assert snap.events == 6 and snap.unknown == 1
+    assert set(snap.steps) == {"ce"} and snap.steps["ce"][1] == (0.5,)
+    assert snap.auc == {} and snap.roc == () and snap.status == "running"
+
+
+def test_model_of_the_recorded_dau_run():
+    m = RunModel()
+    m.apply_all(list(read_events(FIXTURES / FORGET_ID)))
+    snap = m.snapshot()
+    assert snap.dau and snap.status == "completed"
+    assert {k: len(v[0]) for k, v in snap.steps.items() if k in ("attacker_loss", "bt")} == {"attacker_loss": 170, "bt": 150}
+    assert set(snap.auc) == {"confidence", "entropy", "loss"}
+    aucs = snap.auc["confidence"][1]
+    assert len(aucs) == 7 and aucs[-1] < aucs[0] and abs(aucs[-1] - 0.5) < 0.05
+    assert snap.metrics["forget_acc"][0] == (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0)  # epoch 0: before unlearning
+    # the warm-up's attacker steps come first, the DAU steps after them
+    assert snap.steps["attacker_loss"][0][:2] == (1.0, 2.0) and snap.steps["ce"][0][0] == 21.0
+    assert snap.result["ua"] == 12.4
+    assert snap.rate == pytest.approx(2.5, rel=0.01)  # one step each 0.4 s
+
+
+def test_model_eta_and_phases():
+    m = RunModel()
+    m.apply({"type": "phase", "t": 100.0, "phase": "train", "total": 100, "epochs": 1})
+    for i in range(1, 11):
+        m.apply(step_event(i, total=100, t=100.0 + i) | {"phase": "train"})
+    assert m.eta == pytest.approx(90.0)
+    m.apply({"type": "phase", "t": 200.0, "phase": "dau", "total": 50, "epochs": 1})
+    m.apply(step_event(1, total=50, t=201.0))
+    xs = m.snapshot().steps["attacker_loss"][0]
+    assert xs[-1] == 11.0  # steps of the second loop continue after the first
+    assert m.snapshot().phase == "dau" and m.snapshot().total == 50
+
+
+def test_model_keeps_the_latest_roc_per_attack_and_pair():
+    m = RunModel()
+    for auc in (0.7, 0.6):
+        m.apply({"type": "roc", "attack": "loss", "pair": "forget_vs_val", "fpr": [0, 0.5, 1], "tpr": [0, 0.7, 1], "auc": auc})
+    m.apply({"type": "roc", "attack": "loss", "pair": "retain_vs_test", "fpr": [0, 1], "tpr": [0, 1], "auc": 0.5})
+    roc = m.snapshot().roc
+    assert [(c.pair, c.auc) for c in roc] == [("forget_vs_val", 0.6), ("retain_vs_test", 0.5)]
+
+
+def test_a_long_log_stays_bounded_and_cheap(tmp_path: Path):
+    n = 50_000
+    line = json.dumps(step_event(1)).replace('"step": 1,', '"step": {},')
+    with open(tmp_path / "events.jsonl", "w") as f:
+        for i in range(1, n + 1):
+            f.write(line.replace("{}", str(i), 1) + "\n")
+    start = time.perf_counter()
+    tailer, m = EventTailer(tmp_path), RunModel()
+    while True:
+        m.apply_all(tailer.poll())
+        if not tailer.more:
+            break
+    took = time.perf_counter() - start
+    snap = m.snapshot()
+    assert snap.events == n
+    assert all(len(xs) <= 1000 for xs, _ in snap.steps.values())
+    assert snap.steps["attacker_loss"][0][-1] > n * 0.99
+    assert took < 30, f"{n} events took {took:.1f}s"  # about 0.5 s here: 10 µs an event
+
+
+def test_decimate_and_ticks():
+    xs = list(range(10_000))
+    dx, dy = decimate(xs, xs, 100)
+    assert len(dx) == 100 and dx[0] == pytest.approx(49.5)
+    assert decimate([1, 2], [3, 4], 100) == ([1, 2], [3, 4])
+    assert nice_ticks(1, 150, 4) == [50, 100, 150]
+    assert nice_ticks(1, 6, 10) == [1, 2, 3, 4, 5, 6]
+    assert nice_ticks(3, 3) == []
+
+
+def test_formatting():
+    assert fmt_duration(59) == "59s" and fmt_duration(61) == "1m01s" and fmt_duration(7300) == "2h01m"
+    assert fmt_duration(None) == "–" and fmt_duration(math.inf) == "–"
+
+
+def test_nvml_reader_without_a_driver_says_no_gpu(monkeypatch: pytest.MonkeyPatch):
+    pynvml = pytest.importorskip("pynvml")
+
+    def fail() -> None:
+        raise pynvml.NVMLError(pynvml.NVML_ERROR_LIBRARY_NOT_FOUND)
+
+    monkeypatch.setattr(pynvml, "nvmlInit", fail)
+    reader = NvmlReader()
+    assert reader() is None and reader() is None
+    assert describe(None) == "no GPU"
+
+
+def test_nvml_reader_reads_devices(monkeypatch: pytest.MonkeyPatch):
+    pynvml = pytest.importorskip("pynvml")
+
+    class Util:
+        gpu = 87
+
+    class Mem:
+        used, total = 30 * 2**30, 80 * 2**30
+
+    monkeypatch.setattr(pynvml, "nvmlInit", lambda: None)
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetCount", lambda: 1)
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetHandleByIndex", lambda i: f"h{i}")
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetName", lambda h: b"NVIDIA H100")
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetUtilizationRates", lambda h: Util())
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetMemoryInfo", lambda h: Mem())
+    samples = NvmlReader()()
+    assert samples is not None and len(samples) == 1
+    assert describe(samples) == "GPU0 NVIDIA H100  util 87%  mem 30.0/80.0 GiB"

@@ -1,0 +1,83 @@
+"""Helpers for the dashboard tests (a module of its own: `conftest` names collide across dirs)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+FIXTURES = Path(__file__).parent / "fixtures" / "runs"
+FORGET_ID = "20250102-100000-forget-a1b2c3"
+AUDIT_ID = "20250102-103000-audit-d4e5f6"
+FAILED_ID = "20250102-093000-train-0f0f0f"
+
+
+def no_gpu() -> None:
+    return None
+
+
+def make_running_run(root: Path, run_id: str = "20250103-120000-forget-live01", **info: Any) -> Path:
+    """A run directory that says it is running, owned by this (live) process."""
+    d = root / run_id
+    d.mkdir(parents=True)
+    base = {
+        "schema": 1,
+        "id": run_id,
+        "command": "forget",
+        "argv": ["forget", "--method", "dau"],
+        "config": {"method": "dau"},
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "device": "cpu",
+        "status": "running",
+        "started": time.time(),
+        "ended": None,
+        "summary": {},
+        "outputs": {},
+    }
+    base.update(info)
+    (d / "run.json").write_text(json.dumps(base))
+    with open(d / "events.jsonl", "w") as f:
+        f.write(json.dumps({"v": 1, "t": time.time(), "type": "status", "status": "running"}) + "\n")
+        f.write(json.dumps({"v": 1, "t": time.time(), "type": "phase", "phase": "dau", "total": 1000, "epochs": 10}) + "\n")
+    return d
+
+
+def step_event(step: int, total: int = 1000, t: float | None = None) -> dict[str, Any]:
+    return {
+        "v": 1,
+        "t": t if t is not None else time.time(),
+        "type": "step",
+        "phase": "dau",
+        "step": step,
+        "total": total,
+        "epoch": 1 + step // 100,
+        "loss": 0.5,
+        "acc": 90.0,
+        "attacker_loss": 0.6 + step * 1e-4,
+        "attacker_acc": 60.0,
+        "defender_loss": 1.5 - step * 1e-4,
+        "ce": 0.4,
+        "adv": 0.8,
+        "bt": 0.3,
+    }
+
+
+def append(path: Path, text: str) -> None:
+    with open(path, "a") as f:
+        f.write(text)
+        f.flush()
+
+
+async def wait_until(pilot, predicate: Callable[[], bool], timeout: float = 8.0, what: str = "") -> None:
+    """Let the app run until `predicate` holds; fail after `timeout` seconds."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return
+        await pilot.pause(0.05)
+    assert predicate(), f"timed out waiting for {what or predicate}"
