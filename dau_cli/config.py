@@ -70,8 +70,9 @@ class DauConfig:
     adv_loss: str = opt("nonsaturating", "nonsaturating (defender minimises BCE(A(phi_f), 0)) or minimax")
     sensitivity: str = opt("logits", "logits (closed-form ||p - e_y||) or input (adds ||grad_x loss||, double backward)")
     until_chance: bool = opt(False, "stop once the attacker's held-out AUC stays within 0.5 +- chance_tol twice")
-    chance_tol: float = opt(0.03, "the band around 0.5 that counts as chance for --until-chance")
+    chance_tol: float = opt(0.03, "band around 0.5 that counts as chance (widened to the null's 95 % interval on small sets)")
     holdout: float = opt(0.3, "fraction of D_f and R kept from the attacker to measure its AUC")
+    calibration: int = opt(2048, "retain samples that re-estimate batch-norm statistics after each epoch")
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,8 @@ PAIR_TITLES = {"forget_vs_val": "forget set (members) vs unseen validation image
 def audit(
     checkpoint: Path = typer.Argument(..., help="The checkpoint to audit."),
     classes: Optional[str] = typer.Option(None, "--classes", help="Forget set = these classes, e.g. 3 or 3,5."),
-    random: Optional[float] = typer.Option(None, "--random", help="Forget set = this seeded fraction of D_train, e.g. 0.1."),
+    random: Optional[float] = typer.Option(None, "--random",
+                                           help="Forget set = a seeded fraction of D_train, e.g. 0.1."),
     seed: int = typer.Option(0, "--seed", help="Seed of the --random draw."),
     indices: Optional[Path] = typer.Option(None, "--indices", help="Forget set = the dataset positions in this file."),
     reference: Optional[Path] = typer.Option(None, "--reference", help="A model retrained without the forget set."),
@@ -155,7 +156,8 @@ def _print_report(report: dict, checkpoint: Path, reference: Path | None) -> Non
             cells += [pct(ref["mia_efficacy_by_statistic"][s]), _signed(report["diff"].get(f"mia_efficacy.{s}"))]
         t.add_row(f"  MIA-Efficacy ({s})", *cells, style="dim")
     if ref:
-        t.add_row("[bold]Avg. Gap[/] (mean |diff| of UA, RA, TA, MIA-Eff.)", "", "", f"[bold]{report['avg_gap']:.2f}[/]")
+        gap = f"[bold]{report['avg_gap']:.2f}[/]"
+        t.add_row("[bold]Avg. Gap[/] (mean |diff| of UA, RA, TA, MIA-Eff.)", "", "", gap)
     out.print(t)
 
     for pair, by_stat in report["attacks"].items():

@@ -86,14 +86,14 @@ def open_run(command: str, config: dict, device: str = "cpu", progress: bool = T
         view.progress.start()
     try:
         yield run
-    except KeyboardInterrupt:
-        run.finish("interrupted")
-        raise
-    except DauError as e:
-        run.finish("failed", error=str(e))
-        raise
     except BaseException as e:
-        run.finish("failed", error=f"{type(e).__name__}: {e}")
+        if view:  # a failed run ends with its one error line, not a half-filled bar
+            for task in view.progress.task_ids:
+                view.progress.update(task, visible=False)
+        if isinstance(e, KeyboardInterrupt):
+            run.finish("interrupted")
+        else:
+            run.finish("failed", error=str(e) if isinstance(e, DauError) else f"{type(e).__name__}: {e}")
         raise
     else:
         run.finish("completed")

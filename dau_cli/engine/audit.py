@@ -8,8 +8,9 @@ statistics of `stats.sample_stats`, the same ones the DAU attacker learns from.
 
     report = audit(model, data, forget_set_for_audit(ckpt, data, classes="3"))
 
-Measured (benchmarks/audit_time.py): a digits cnn, class 3 forgotten, `audit()` takes ~0.3 s and
-`dau audit` ~5 s end to end (mostly `import torch`) on 2 CPU cores.
+Measured (benchmarks/audit_time.py, digits cnn of `dau train` defaults, class 3): `audit()` 2.2 s,
+nearly all of it the four inference passes, and `dau audit` 10.6 s end to end (mostly starting
+Python and importing torch), on 2 CPU cores shared with other jobs (load average ~7).
 """
 
 from __future__ import annotations

@@ -76,7 +76,8 @@ def compare(checkpoints: dict[str, Path], forget_spec: dict, methods: list[str],
             report = audit(model, data, fs)
             cell = {**key, **{k: report[k] for k in GAP_KEYS}, "val_acc": report["val_acc"],
                     "wall_time_s": cost["wall_time_s"], "image_passes": cost["image_passes"],
-                    "forget_size": len(fs.indices)}
+                    "forget_size": len(fs.indices),
+                    "forget_digest": hashlib.sha256(fs.indices.numpy().tobytes()).hexdigest()[:12]}
             write_json_atomic(path, cell)
         cells.append(cell)
         sink.emit("step", phase="compare", step=n, total=len(jobs), epoch=seed, loss=cell["ua"])

@@ -15,8 +15,11 @@ masks: what was pruned stays pruned. Retraining reuses the training config recor
 lineage, on D_train minus every forget set in the lineage (retraining must never bring forgotten
 data back).
 
-Measured on digits + cnn, 2 CPU cores (docs/pruning.md): OMP to 90 % with retraining keeps test
-accuracy within 0.3 points of the dense model over 3 seeds, in ~7 s.
+Measured on digits + cnn, CPU (docs/pruning.md): OMP to 90 % with the default retraining goes
+from 98.42 ± 0.43 % to 98.24 ± 0.85 % test accuracy over 3 seeds (worst seed −0.56 points), at
+the cost of one training run; IMP (3 rounds) and SynFlow at 90 %: 98.61 % and 97.49 % (seed 0).
+
+    dau prune digits-cnn.pt --method omp --sparsity 0.9
 """
 
 from __future__ import annotations

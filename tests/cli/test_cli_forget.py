@@ -1,0 +1,121 @@
+"""`dau forget` and `dau compare` through the command line, on the tiny checkpoint."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+
+import pytest
+
+FAST = ["--set", "ft.epochs=1", "--set", "ga.epochs=1", "--set", "retrain.epochs=1", "--set", "dau.epochs=1",
+        "--set", "dau.attacker_warmup=5"]
+
+
+@pytest.fixture
+def ckpt(tiny_ckpt, tmp_path):
+    path = tmp_path / "model.pt"
+    shutil.copy(tiny_ckpt, path)
+    return path
+
+
+def digest(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_forget_writes_an_unlearned_checkpoint_with_its_lineage(dau, ckpt, tmp_path):
+    before = digest(ckpt)
+    out = tmp_path / "forgot.pt"
+    r = dau("forget", ckpt, "--classes", "3", "--method", "ft", "-o", out, "--json", *FAST)
+    assert r.exit_code == 0, r.output
+    result = json.loads(r.stdout)
+    for key in ("checkpoint", "run_dir", "method", "wall_time_s", "image_passes", "ua", "ra", "ta", "mia_efficacy"):
+        assert key in result, key
+    assert result["method"] == "ft" and result["image_passes"] > 0
+    assert digest(ckpt) == before  # the input is never touched
+    info = json.loads(dau("info", out, "--json").stdout)
+    entry = info["lineage"][-1]
+    assert entry["op"] == "forget" and entry["method"] == "ft" and entry["forget_size"] == result["forget"]["size"]
+    from dau_cli.engine.checkpoint import load_checkpoint
+    from dau_cli.engine.data import load_digits
+
+    recorded = load_checkpoint(out)["lineage"][-1]
+    labels = load_digits(None, False)[1]
+    assert set(labels[recorded["forget_indices"].numpy()]) == {3}
+    # the audit finds the forget set in the lineage without any flag
+    audit = json.loads(dau("audit", out, "--json").stdout)
+    assert audit["forget"]["size"] == recorded["forget"]["size"]
+    assert abs(audit["ua"] - result["ua"]) < 1e-9
+
+
+def test_unknown_method_lists_the_valid_ones(dau, user_error, ckpt):
+    line = user_error(dau("forget", ckpt, "--classes", "3", "--method", "magic"))
+    assert "magic" in line and "dau" in line and "salun" in line and "scrub" in line
+
+
+def test_forget_set_equal_to_the_training_set_is_refused(dau, user_error, ckpt, tmp_path):
+    line = user_error(dau("forget", ckpt, "--classes", ",".join(map(str, range(10))), "-o", tmp_path / "x.pt"))
+    assert "whole training set" in line
+    assert not (tmp_path / "x.pt").exists()
+
+
+@pytest.mark.parametrize("args, words", [
+    ((), "--classes"),
+    (("--classes", "12"), "out of range"),
+    (("--random", "1.5"), "between 0 and 1"),
+])
+def test_forget_set_mistakes_are_one_line(dau, user_error, ckpt, args, words):
+    assert words in user_error(dau("forget", ckpt, *args))
+
+
+def test_divergence_stops_writes_nothing_and_keeps_the_input(dau, user_error, ckpt, tmp_path):
+    before = digest(ckpt)
+    out = tmp_path / "diverged.pt"
+    line = user_error(dau("forget", ckpt, "--classes", "3", "--method", "ga", "--set", "ga.lr=1e30", "-o", out))
+    assert "diverged at step" in line and "lower learning rate" in line
+    assert not out.exists() and digest(ckpt) == before
+    assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_refuses_to_overwrite_without_force(dau, user_error, ckpt, tmp_path):
+    out = tmp_path / "exists.pt"
+    out.write_bytes(b"keep me")
+    assert "--force" in user_error(dau("forget", ckpt, "--classes", "3", "-o", out))
+    assert out.read_bytes() == b"keep me"
+    assert "input" in user_error(dau("forget", ckpt, "--classes", "3", "-o", ckpt, "--force"))
+
+
+def test_compare_table_has_every_method_and_the_original_and_resumes(dau, ckpt, tmp_path, monkeypatch):
+    folder = tmp_path / "cmp"
+    args = ("compare", ckpt, "--random", "0.1", "--methods", "ft,ga", "--seeds", "2", "-o", folder, "--json", *FAST)
+    r = dau(*args)
+    assert r.exit_code == 0, r.output
+    rows = {row["method"]: row for row in json.loads(r.stdout)["rows"]}
+    assert set(rows) == {"original", "retrain", "ft", "ga"}
+    for row in rows.values():
+        for k in ("ua", "ra", "ta", "mia_efficacy", "avg_gap", "wall_time_s", "image_passes"):
+            assert set(row[k]) == {"mean", "std"}
+    assert rows["retrain"]["avg_gap"]["mean"] == 0.0
+    assert rows["original"]["image_passes"]["mean"] == 0
+    assert rows["ft"]["image_passes"]["mean"] > 0
+    assert (folder / "compare.md").read_text().count("\n| ") == 5  # header + 4 rows
+    cells = json.loads((folder / "compare.json").read_text())
+    assert len(cells["rows"]) == 4
+    # each seed draws its own forget set in random forgetting, shared by every method of that seed
+    cells_by_seed: dict[int, set[str]] = {}
+    for p in (folder / "cells").glob("*.json"):
+        cell = json.loads(p.read_text())
+        cells_by_seed.setdefault(cell["seed"], set()).add(cell["forget_digest"])
+    assert len(cells_by_seed) == 2 and all(len(d) == 1 for d in cells_by_seed.values())
+    assert cells_by_seed[0] != cells_by_seed[1]
+
+    # a second run reuses every finished cell: unlearning must not run again
+    import dau_cli.engine.compare as compare
+
+    def boom(*a, **k):
+        raise AssertionError("a finished cell was recomputed")
+
+    monkeypatch.setattr(compare, "unlearn", boom)
+    r2 = dau(*args)
+    assert r2.exit_code == 0, r2.output
+    assert json.loads(r2.stdout)["rows"] == json.loads(r.stdout)["rows"]
