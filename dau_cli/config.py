@@ -60,7 +60,7 @@ class DauConfig:
     lr: float = opt(0.01, "defender SGD learning rate")
     momentum: float = opt(0.9, "defender SGD momentum")
     weight_decay: float = opt(5e-4, "defender weight decay")
-    alpha: float = opt(1.0, "weight of the adversarial term")
+    alpha: float = opt(0.3, "weight of the adversarial term (0.3 kept RA and TA on digits where 1.0 did not; docs/results.md)")
     beta: float = opt(0.1, "weight of the Barlow Twins-style alignment term")
     lambda_off: float = opt(5e-3, "off-diagonal weight inside the alignment term")
     proj_dim: int = opt(256, "width of the alignment projector")
@@ -68,8 +68,8 @@ class DauConfig:
     attacker_steps: int = opt(1, "k_A: attacker steps per defender step")
     attacker_warmup: int = opt(100, "attacker steps against the frozen original model before unlearning")
     adv_loss: str = opt("nonsaturating", "nonsaturating (defender minimises BCE(A(phi_f), 0)) or minimax")
-    sensitivity: str = opt("logits", "logits (closed-form ||p - e_y||) or input (adds ||grad_x loss||, double backward)")
-    until_chance: bool = opt(False, "stop once the attacker's held-out AUC stays within 0.5 +- chance_tol twice")
+    sensitivity: str = opt("logits", "logits (closed-form ‖p − e_y‖) or input (adds ‖∇ₓ loss‖, double backward)")
+    until_chance: bool = opt(False, "stop once the attacker's held-out AUC stays within 0.5 ± chance_tol twice")
     chance_tol: float = opt(0.03, "band around 0.5 that counts as chance (widened to the null's 95 % interval on small sets)")
     holdout: float = opt(0.3, "fraction of D_f and R kept from the attacker to measure its AUC")
     calibration: int = opt(2048, "retain samples that re-estimate batch-norm statistics after each epoch")
@@ -103,9 +103,9 @@ class GaConfig:
 class RlConfig:
     """Random labels on D_f, trained together with D_r."""
 
-    epochs: int = opt(5, "passes over D_f")
+    epochs: int = opt(2, "passes over D_f ∪ D_r (D_f with random wrong labels)")
     lr: float = opt(0.01, "SGD learning rate")
-    batch_size: int = opt(64, "forget samples per step (as many retain samples join each step)")
+    batch_size: int = opt(64, "samples per step")
 
 
 @dataclass(frozen=True)
@@ -121,9 +121,9 @@ class L1Config:
 class SalunConfig:
     """SalUn: random labels restricted to the most salient weights (|grad of the GA loss on D_f|)."""
 
-    epochs: int = opt(5, "passes over D_f")
+    epochs: int = opt(2, "passes over D_f ∪ D_r (D_f with random wrong labels)")
     lr: float = opt(0.01, "SGD learning rate")
-    batch_size: int = opt(64, "forget samples per step")
+    batch_size: int = opt(64, "samples per step")
     fraction: float = opt(0.5, "share of weights that may change (the most salient)")
 
 

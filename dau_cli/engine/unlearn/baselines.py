@@ -109,24 +109,30 @@ def ga(task: Task, cfg) -> int:
     return cfg.epochs * len(task.forget_idx)
 
 
-def _random_label_step(task: Task, cfg, forget_batch) -> Callable[[int], tuple[torch.Tensor, dict]]:
-    def step(i: int):
-        f = forget_batch(i)
-        y_rand = other_labels(task.data.labels[f.to(task.device)], task.data.num_classes, task.generator)
-        loss_f = ce(task, f, y_rand)
-        loss_r = ce(task, task.sample(task.retain_idx, len(f)))
-        return loss_f + loss_r, {"forget_loss": loss_f.item(), "retain_loss": loss_r.item()}
+def _random_label_loop(task: Task, cfg, phase: str, stepper: Stepper) -> int:
+    """Epochs over D_f ∪ D_r in which D_f carries random wrong labels (as in the SalUn code base):
+    each batch mixes the two sets in proportion to their sizes."""
+    union = torch.cat([task.forget_idx, task.retain_idx])
+    steps, union_batch = chunks(task, union, cfg.batch_size)
 
-    return step
+    def step(i: int):
+        idx = union_batch(i)
+        x, y = batch(task.data, idx, task.train_cfg, task.generator)
+        forget = torch.isin(idx, task.forget_idx).to(y.device)
+        y = torch.where(forget, other_labels(y, task.data.num_classes, task.generator), y)
+        with autocast(task.device):
+            logits = task.model(x).float()
+        return F.cross_entropy(logits, y), {"forget_share": forget.float().mean().item()}
+
+    task.model.train()
+    loop(task, phase, cfg.epochs, steps, stepper, step)
+    return cfg.epochs * len(union)
 
 
 @register("rl")
 def rl(task: Task, cfg) -> int:
-    steps, forget_batch = chunks(task, task.forget_idx, cfg.batch_size)
     stepper = Stepper(task.model, sgd(task.model.parameters(), cfg.lr), task.masks, what="rl")
-    task.model.train()
-    loop(task, "rl", cfg.epochs, steps, stepper, _random_label_step(task, cfg, forget_batch))
-    return 2 * cfg.epochs * len(task.forget_idx)
+    return _random_label_loop(task, cfg, "rl", stepper)
 
 
 def saliency_mask(task: Task, fraction: float) -> dict[str, torch.Tensor]:
@@ -152,12 +158,8 @@ def saliency_mask(task: Task, fraction: float) -> dict[str, torch.Tensor]:
 def salun(task: Task, cfg) -> int:
     salient = saliency_mask(task, cfg.fraction)
     frozen = {n: ~m for n, m in salient.items()}
-    steps, forget_batch = chunks(task, task.forget_idx, cfg.batch_size)
-    # plain SGD without weight decay: frozen weights are restored after each step anyway
     stepper = Stepper(task.model, sgd(task.model.parameters(), cfg.lr), task.masks, what="salun", frozen=frozen)
-    task.model.train()
-    loop(task, "salun", cfg.epochs, steps, stepper, _random_label_step(task, cfg, forget_batch))
-    return 2 * cfg.epochs * len(task.forget_idx) + len(task.forget_idx)
+    return _random_label_loop(task, cfg, "salun", stepper) + len(task.forget_idx)
 
 
 @register("scrub")

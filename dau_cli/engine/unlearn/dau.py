@@ -135,37 +135,42 @@ def dau(task: Task, cfg) -> int:
         raise DauError("the validation split has too few samples to serve as DAU's reference set")
     f_tr, fy_tr, f_ho, fy_ho = split(forget_idx, labels[forget_idx], cfg.holdout, gen)
     r_tr, ry_tr, r_ho, ry_ho = split(ref_idx, ref_labels, cfg.holdout, gen)
-    by_class = {int(c): (ref_labels == c).nonzero().squeeze(1) for c in ref_labels.unique()} if not class_mode else {}
+    # class-matched pairing without a Python loop: reference positions sorted by class, and for
+    # each class where its run starts and how long it is
+    num_classes = data.num_classes
+    by_class = torch.argsort(ref_labels, stable=True)
+    counts = torch.bincount(ref_labels, minlength=num_classes)
+    starts = torch.cumsum(counts, 0) - counts
 
     def paired_reference(f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """One reference sample per forget sample: same class in random forgetting, any in class forgetting."""
-        if class_mode or not by_class:
-            pick = torch.randint(len(ref_idx), (len(f),), generator=gen)
+        """One reference sample per forget sample: same class in random forgetting (any class when
+        the reference set has none of it), any in class forgetting."""
+        anywhere = torch.randint(len(ref_idx), (len(f),), generator=gen)
+        if class_mode:
+            pick = anywhere
         else:
-            pick = torch.empty(len(f), dtype=torch.long)
-            for i, c in enumerate(labels[f].tolist()):
-                pool = by_class.get(c)
-                if pool is None or len(pool) == 0:  # no validation sample of that class: any will do
-                    pool = torch.arange(len(ref_idx))
-                pick[i] = pool[torch.randint(len(pool), (1,), generator=gen)]
+            c = labels[f]
+            u = torch.rand(len(f), generator=gen)
+            same = by_class[(starts[c] + (u * counts[c]).long()).clamp(max=len(ref_idx) - 1)]
+            pick = torch.where(counts[c] > 0, same, anywhere)
         return ref_idx[pick], ref_labels[pick]
 
     def images(idx: torch.Tensor, aug: bool) -> torch.Tensor:
         x = to_float(data.images[idx.to(dev)])
         return augment(x, tc.crop_pad, tc.flip, gen) if aug else x
 
-    def clean_phi(idx: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """phi as the audit sees it: eval mode, no augmentation, detached."""
+    def clean_phi(idx: torch.Tensor, y: torch.Tensor, chunk: int = 512) -> torch.Tensor:
+        """phi as the audit sees it: eval mode, no augmentation, detached; in chunks."""
         was = model.training
         model.eval()
-        x = images(idx, aug=False)
-        if input_sens:
-            _, _, phi = observe(model, x, y.to(dev), label_free, True, create_graph=False)
-        else:
-            with torch.no_grad():
-                _, _, phi = observe(model, x, y.to(dev), label_free, False, create_graph=False)
+        out = []
+        for i in range(0, len(idx), chunk):
+            x, yy = images(idx[i:i + chunk], aug=False), y[i:i + chunk].to(dev)
+            with torch.set_grad_enabled(input_sens):  # ||grad_x loss|| needs a backward pass
+                _, _, phi = observe(model, x, yy, label_free, input_sens, create_graph=False)
+            out.append(phi.detach())
         model.train(was)
-        return phi.detach()
+        return torch.cat(out)
 
     # the attacker and its optimiser; phi's width depends on the mode and the sensitivity option
     in_features = clean_phi(f_tr[:2], fy_tr[:2]).shape[1]
