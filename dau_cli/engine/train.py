@@ -5,7 +5,8 @@ step runs under bf16 autocast in channels_last. Every optimisation step of every
 goes through `Stepper.step`, which also re-applies pruning masks (pruned weights stay exactly 0)
 and stops on a non-finite loss.
 
-Measured (docs/results.md): digits + cnn reaches ~98 % test accuracy in ~10 s on 2 CPU cores.
+Measured (docs/results.md): digits + cnn reaches 98.4 ± 0.4 % test accuracy with a ~7 s training
+loop on 2 CPU cores.
 """
 
 from __future__ import annotations
