@@ -22,6 +22,15 @@ from dau_cli.runs import Run, _jsonable
 out = Console(soft_wrap=True)  # results (tables, or JSON with --json)
 err = Console(stderr=True)  # progress and errors, so stdout stays machine-readable
 
+# Options that `forget` and `compare` share, declared once so they mean the same everywhere.
+CLASSES_OPTION = typer.Option(None, "--classes", "-c", help="Forget these classes, e.g. 3 or 3,5.")
+RANDOM_OPTION = typer.Option(None, "--random", help="Forget this seeded fraction of D_train, e.g. 0.1.")
+INDICES_OPTION = typer.Option(None, "--indices", help="Forget the dataset positions listed in FILE.")
+RECIPE_OPTION = typer.Option(None, "--recipe", "-r", help="Preset whose method sections to use.")
+SET_OPTION = typer.Option([], "--set", help="Override a method setting, e.g. --set dau.alpha=0.5.")
+UNTIL_CHANCE_OPTION = typer.Option(False, "--until-chance", help="DAU: stop once the attacker is at chance.")
+DATA_ROOT_OPTION = typer.Option(None, help="Where the dataset lives, if it moved.")
+
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
 

@@ -8,7 +8,20 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from dau_cli.cli.common import handle_errors, open_run, out, pct, print_json
+from dau_cli.cli.common import (
+    CLASSES_OPTION,
+    DATA_ROOT_OPTION,
+    INDICES_OPTION,
+    RANDOM_OPTION,
+    RECIPE_OPTION,
+    SET_OPTION,
+    UNTIL_CHANCE_OPTION,
+    handle_errors,
+    open_run,
+    out,
+    pct,
+    print_json,
+)
 
 ALL_METHODS = "dau,retrain,ft,ga,rl,l1,salun,scrub"
 
@@ -16,17 +29,17 @@ ALL_METHODS = "dau,retrain,ft,ga,rl,l1,salun,scrub"
 @handle_errors
 def compare(
     checkpoint: Path = typer.Argument(..., help="The original (trained) checkpoint."),
-    classes: Optional[str] = typer.Option(None, "--classes", "-c", help="Class forgetting, e.g. 3."),
-    random: Optional[float] = typer.Option(None, "--random", help="Random forgetting of this fraction, e.g. 0.1."),
-    indices: Optional[Path] = typer.Option(None, "--indices", help="Forget the dataset positions in FILE."),
+    classes: Optional[str] = CLASSES_OPTION,
+    random: Optional[float] = RANDOM_OPTION,
+    indices: Optional[Path] = INDICES_OPTION,
     methods: str = typer.Option(ALL_METHODS, "--methods", help="Comma-separated methods; retrain is always run."),
     seeds: str = typer.Option("3", "--seeds", help="A count (3 = seeds 0,1,2) or a list (0,5,9)."),
     sparse: Optional[Path] = typer.Option(None, "--sparse", help="A pruned checkpoint of the same model: adds its rows."),
-    recipe: Optional[str] = typer.Option(None, "--recipe", "-r", help="Preset whose method sections to use."),
-    sets: list[str] = typer.Option([], "--set", help="Override a method setting, e.g. --set dau.alpha=0.5."),
-    until_chance: bool = typer.Option(False, "--until-chance", help="DAU: stop once the attacker is at chance."),
+    recipe: Optional[str] = RECIPE_OPTION,
+    sets: list[str] = SET_OPTION,
+    until_chance: bool = UNTIL_CHANCE_OPTION,
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
-    data_root: Optional[Path] = typer.Option(None, help="Where the dataset lives, if it moved."),
+    data_root: Optional[Path] = DATA_ROOT_OPTION,
     out_dir: Optional[Path] = typer.Option(None, "-o", "--out", help="Folder for cells, compare.md and compare.json."),
     json_out: bool = typer.Option(False, "--json", help='Print {"rows": [...]} instead of the table.'),
 ) -> None:

@@ -9,7 +9,21 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from dau_cli.cli.common import err, handle_errors, open_run, out, pct, print_json
+from dau_cli.cli.common import (
+    CLASSES_OPTION,
+    DATA_ROOT_OPTION,
+    INDICES_OPTION,
+    RANDOM_OPTION,
+    RECIPE_OPTION,
+    SET_OPTION,
+    UNTIL_CHANCE_OPTION,
+    err,
+    handle_errors,
+    open_run,
+    out,
+    pct,
+    print_json,
+)
 
 METHOD_HELP = "dau (default), retrain, ft, ga, rl, l1, salun or scrub."
 
@@ -17,16 +31,16 @@ METHOD_HELP = "dau (default), retrain, ft, ga, rl, l1, salun or scrub."
 @handle_errors
 def forget(
     checkpoint: Path = typer.Argument(..., help="A checkpoint written by `dau train` (or `dau prune`)."),
-    classes: Optional[str] = typer.Option(None, "--classes", "-c", help="Forget these classes, e.g. 3 or 3,5."),
-    random: Optional[float] = typer.Option(None, "--random", help="Forget this seeded fraction of D_train, e.g. 0.1."),
-    indices: Optional[Path] = typer.Option(None, "--indices", help="Forget the dataset positions listed in FILE."),
+    classes: Optional[str] = CLASSES_OPTION,
+    random: Optional[float] = RANDOM_OPTION,
+    indices: Optional[Path] = INDICES_OPTION,
     method: str = typer.Option("dau", "--method", "-m", help=METHOD_HELP),
-    recipe: Optional[str] = typer.Option(None, "--recipe", "-r", help="Preset whose method sections to use."),
-    sets: list[str] = typer.Option([], "--set", help="Override a method setting, e.g. --set dau.alpha=0.5."),
-    until_chance: bool = typer.Option(False, "--until-chance", help="DAU: stop once the attacker is at chance."),
+    recipe: Optional[str] = RECIPE_OPTION,
+    sets: list[str] = SET_OPTION,
+    until_chance: bool = UNTIL_CHANCE_OPTION,
     seed: int = typer.Option(0, help="Seed of the forget-set draw (--random) and of the method."),
     device: Optional[str] = typer.Option(None, help="auto, cpu or cuda (default: the checkpoint's recipe)."),
-    data_root: Optional[Path] = typer.Option(None, help="Where the dataset lives, if it moved."),
+    data_root: Optional[Path] = DATA_ROOT_OPTION,
     out_path: Optional[Path] = typer.Option(None, "-o", "--out", help="Output (default <ckpt>-forget-<method>.pt)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
