@@ -116,7 +116,7 @@ def demo(
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of the table."),
 ) -> None:
-    """The whole story on the embedded digits data, in about a minute on a laptop CPU.
+    """The whole story on the embedded digits data, in under a minute on a 2-core CPU.
 
     Trains a small CNN, forgets class 3 with DAU, retrains without class 3 for reference,
     audits both and prints them side by side. Everything lands in the demo's run folder.
