@@ -142,16 +142,22 @@ def unpack_masks(packed: dict[str, dict]) -> dict[str, torch.Tensor]:
     return out
 
 
+def restore_model(ckpt: dict, device: torch.device | str = "cpu") -> torch.nn.Module:
+    """The recorded architecture with the recorded weights."""
+    from dau_cli.engine.models import build_model
+
+    model = build_model(ckpt["arch"], ckpt["num_classes"], tuple(ckpt["data"]["input_shape"]), **ckpt["arch_args"])
+    model.load_state_dict(ckpt["state_dict"])
+    return model.to(device)
+
+
 def restore(ckpt: dict, device: torch.device | str = "cpu", data_root: str | None = None):
     """(model, data) exactly as recorded: architecture and weights, dataset and split indices."""
     from dau_cli.engine.data import load_data
-    from dau_cli.engine.models import build_model
 
     d = ckpt["data"]
     data = load_data(d["dataset"], data_root or d["root"], splits=d["splits"])
-    model = build_model(ckpt["arch"], ckpt["num_classes"], tuple(d["input_shape"]), **ckpt["arch_args"])
-    model.load_state_dict(ckpt["state_dict"])
-    return model.to(device), data.to(device)
+    return restore_model(ckpt, device), data.to(device)
 
 
 def prunable(name: str, tensor: torch.Tensor) -> bool:

@@ -15,7 +15,7 @@ import json
 import statistics
 from pathlib import Path
 
-from dau_cli.engine.checkpoint import load_checkpoint, restore
+from dau_cli.engine.checkpoint import load_checkpoint, restore, restore_model
 from dau_cli.engine.forget import unlearn
 from dau_cli.engine.forget_sets import select_forget_set
 from dau_cli.errors import DauError
@@ -60,6 +60,7 @@ def compare(checkpoints: dict[str, Path], forget_spec: dict, methods: list[str],
     sink.emit("phase", phase="compare", total=len(jobs), epochs=len(seeds))
     ckpts = {label: load_checkpoint(p) for label, p in checkpoints.items()}
     digests = {label: file_digest(p) for label, p in checkpoints.items()}
+    datasets: dict = {}  # loaded once per checkpoint, on first need; every cell gets a fresh model
     for n, (label, method, seed) in enumerate(jobs, 1):
         ckpt = ckpts[label]
         method_cfg = dataclasses.asdict(config[method]) if method != "original" else {}
@@ -67,7 +68,11 @@ def compare(checkpoints: dict[str, Path], forget_spec: dict, methods: list[str],
                "config": method_cfg, "seed": seed}
         path, cell = _cell(out_dir, key)
         if cell is None:
-            model, data = restore(ckpt, device, data_root)
+            if label not in datasets:
+                model, datasets[label] = restore(ckpt, device, data_root)
+            else:
+                model = restore_model(ckpt, device)
+            data = datasets[label]
             fs = select_forget_set(data.labels, data.splits["train"], seed=seed, num_classes=data.num_classes,
                                    class_names=ckpt.get("class_names"), **forget_spec)
             cost = {"wall_time_s": 0.0, "image_passes": 0}
@@ -80,7 +85,7 @@ def compare(checkpoints: dict[str, Path], forget_spec: dict, methods: list[str],
                     "forget_digest": hashlib.sha256(fs.indices.numpy().tobytes()).hexdigest()[:12]}
             write_json_atomic(path, cell)
         cells.append(cell)
-        sink.emit("step", phase="compare", step=n, total=len(jobs), epoch=seed, loss=cell["ua"])
+        sink.emit("step", phase="compare", step=n, total=len(jobs), epoch=seed)
     return table(cells, checkpoints, methods, seeds)
 
 
