@@ -54,7 +54,7 @@ class TrainConfig:
 class DauConfig:
     """Discriminative Adversarial Unlearning (docs/dau-method.md fixes each choice)."""
 
-    epochs: int = opt(10, "passes over the forget set")
+    epochs: int = opt(20, "passes over the forget set (in class forgetting, those after the class is forgotten train on D_r alone)")
     forget_batch: int = opt(128, "B_f: forget samples (and paired reference samples) per step")
     retain_ratio: float = opt(2.0, "B_r = retain_ratio * B_f retain samples per step")
     lr: float = opt(0.01, "defender SGD learning rate")
@@ -73,6 +73,7 @@ class DauConfig:
     chance_tol: float = opt(0.03, "band around 0.5 that counts as chance (widened to the null's 95 % interval on small sets)")
     holdout: float = opt(0.3, "fraction of D_f and R kept from the attacker to measure its AUC")
     calibration: int = opt(2048, "retain samples that re-estimate batch-norm statistics after each epoch")
+    forgotten_acc: float = opt(1.0, "class forgetting: D_f's accuracy (%) at or below which the class counts as forgotten")
 
 
 @dataclass(frozen=True)

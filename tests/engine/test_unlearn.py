@@ -144,9 +144,22 @@ def test_dau_class_forgetting_on_a_separable_problem():
     # 15 epochs suffice (with the defaults it takes ~29)
     config = resolve(sets=["dau.epochs=15", "dau.forget_batch=16", "dau.attacker_warmup=20", "dau.lr=0.05",
                            "dau.alpha=1"])
-    unlearn(ckpt, model, data, fs, "dau", config, EventSink())
+    sink, events = EventSink(), []
+    sink.listeners.append(events.append)
+    unlearn(ckpt, model, data, fs, "dau", config, sink)
     assert accuracy(model, data, forget) < 20.0
     assert accuracy(model, data, retain) > 95.0
+    # once the forget accuracy reaches dau.forgotten_acc, the remaining epochs train on D_r alone:
+    # no attacker step, no adversarial or alignment term, and the class stays forgotten
+    epochs = [e for e in events if e["type"] == "epoch" and e["phase"] == "dau"]
+    switched = next(e["epoch"] for e in epochs if e["metrics"]["forget_acc"] <= 1.0)
+    assert switched < 15, "the toy should be forgotten before the last epoch"
+    assert any("forgotten" in e.get("message", "") for e in events if e["type"] == "log")
+    steps = [e for e in events if e["type"] == "step" and e["phase"] == "dau"]
+    assert all("adv" in e and "attacker_loss" in e for e in steps if e["epoch"] <= switched)
+    repair = [e for e in steps if e["epoch"] > switched]
+    assert repair and all("adv" not in e and "attacker_loss" not in e for e in repair)
+    assert all(e["metrics"]["forget_acc"] <= 1.0 for e in epochs if e["epoch"] >= switched)
 
 
 def test_pruned_weights_stay_zero_through_every_method(tiny_ckpt):

@@ -227,8 +227,37 @@ def dau(task: Task, cfg) -> int:
     band = max(cfg.chance_tol, 1.96 * null_auc_stderr(len(f_ho), len(r_ho)))
     history = [held_out_auc()]
     task.end_epoch("dau", 0, cfg.epochs, extra={"attacker_auc": history[0]})
+
+    def forget_accuracy() -> float:
+        model.eval()
+        with torch.no_grad(), autocast(dev):
+            hits = sum((model(images(c, aug=False)).argmax(1).cpu() == labels[c]).sum().item()
+                       for c in forget_idx.split(512))
+        return 100.0 * hits / len(forget_idx)
+
+    # Class forgetting has a target a retrained model sets exactly: it never predicts a class it
+    # never saw. Once D_f is there, the adversary has done its job (it keeps telling the forgotten
+    # images from the others by their confidence on other classes, which retraining does not
+    # equalise either, and that pressure only costs D_r), so the remaining epochs repair on D_r.
+    repairing = False
     step = 0
     for epoch in range(1, cfg.epochs + 1):
+        if repairing:
+            for _ in range(steps_per_epoch):
+                ret = task.sample(task.retain_idx, b_r)
+                x, y = images(ret, aug=True), labels[ret].to(dev)
+                model.train()
+                with autocast(dev):
+                    ce = F.cross_entropy(model(x).float(), y)
+                stepper.step(ce)
+                step += 1
+                passes += len(x)
+                task.sink.emit("step", phase="dau", step=step, total=total, epoch=epoch,
+                               defender_loss=ce.item(), ce=ce.item())
+            if epoch == cfg.epochs:
+                recalibrate_batch_norm(model, images(calibration, aug=False))
+            task.end_epoch("dau", epoch, cfg.epochs)
+            continue
         order = task.perm(forget_idx)
         order = torch.cat([order, order[: steps_per_epoch * b_f - len(order)]])  # whole batches
         for i in range(steps_per_epoch):
@@ -262,6 +291,10 @@ def dau(task: Task, cfg) -> int:
         recalibrate_batch_norm(model, images(calibration, aug=False))
         history.append(held_out_auc())
         task.end_epoch("dau", epoch, cfg.epochs, extra={"attacker_auc": history[-1]})
+        if class_mode and (acc := forget_accuracy()) <= cfg.forgotten_acc:
+            repairing = True
+            task.sink.emit("log", level="info", message=f"forget accuracy {acc:.2f} % after epoch {epoch}: "
+                           f"forgotten; the remaining epochs train on the retain set alone")
         if cfg.until_chance and len(history) >= 2 and all(abs(a - 0.5) <= band for a in history[-2:]):
             task.sink.emit("log", level="info", message=f"attacker at chance (held-out AUC {history[-2]:.3f}, "
                            f"{history[-1]:.3f}, band 0.5 ± {band:.3f}); stopped after epoch {epoch}")
