@@ -8,7 +8,9 @@ of D_f with those of paired reference samples. Alternating updates, no Hessians,
     min_{theta, omega} max_psi  CE(D_theta; D_r) + alpha * L_adv(theta, psi) + beta * L_BT(theta, omega)
 
 The attacker sees phi_theta(x, y) = `stats.attacker_features` (the audit's statistics, so what
-it learns to exploit is what the audit measures). Results against retraining: docs/results.md.
+it learns to exploit is what the audit measures). In class forgetting, once the class is forgotten
+(`dau.forgotten_acc`), the remaining epochs train on D_r alone (docs/method.md says why).
+Results against retraining: docs/results.md.
 """
 
 from __future__ import annotations
