@@ -13,12 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
+import torch.nn.functional as F
 
 from dau_cli.config import TrainConfig
 from dau_cli.engine.data import Data
 from dau_cli.engine.forget_sets import ForgetSet
 from dau_cli.engine.stats import ATTACK_STATISTICS, MEMBER_SIGN, sample_stats
-from dau_cli.engine.train import accuracy, predict
+from dau_cli.engine.train import accuracy, autocast, batch, predict
 from dau_cli.runs import EventSink
 
 
@@ -70,6 +71,13 @@ class Task:
         forgotten = torch.tensor(self.forget.classes)
         g = torch.Generator().manual_seed(self.seed + 1)
         return ref, forgotten[torch.randint(len(forgotten), (len(ref),), generator=g)]
+
+    def ce(self, idx: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """The model's cross-entropy on an augmented batch of `idx` (under `labels` if given)."""
+        x, y = batch(self.data, idx, self.train_cfg, self.generator)
+        with autocast(self.device):
+            logits = self.model(x).float()
+        return F.cross_entropy(logits, y if labels is None else labels)
 
     def perm(self, idx: torch.Tensor) -> torch.Tensor:
         return idx[torch.randperm(len(idx), generator=self.generator)]

@@ -59,13 +59,6 @@ def other_labels(y: torch.Tensor, num_classes: int, gen: torch.Generator) -> tor
     return (y + shift) % num_classes
 
 
-def ce(task: Task, idx: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-    x, y = batch(task.data, idx, task.train_cfg, task.generator)
-    with autocast(task.device):
-        logits = task.model(x).float()
-    return F.cross_entropy(logits, y if labels is None else labels)
-
-
 @register("retrain")
 def retrain(task: Task, cfg) -> int:
     epochs = cfg.epochs or task.train_cfg.epochs
@@ -105,7 +98,7 @@ def ga(task: Task, cfg) -> int:
     steps, forget_batch = chunks(task, task.forget_idx, cfg.batch_size)
     stepper = Stepper(task.model, sgd(task.model.parameters(), cfg.lr), task.masks, what="ga")
     task.model.train()
-    loop(task, "ga", cfg.epochs, steps, stepper, lambda i: (-ce(task, forget_batch(i)), {}))
+    loop(task, "ga", cfg.epochs, steps, stepper, lambda i: (-task.ce(forget_batch(i)), {}))
     return cfg.epochs * len(task.forget_idx)
 
 

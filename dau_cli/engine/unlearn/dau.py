@@ -24,7 +24,7 @@ from torch import nn
 from dau_cli.engine.audit import auc, null_auc_stderr
 from dau_cli.engine.data import augment, to_float
 from dau_cli.engine.stats import attacker_features
-from dau_cli.engine.train import Stepper, autocast, sgd
+from dau_cli.engine.train import Stepper, accuracy, autocast, sgd
 from dau_cli.engine.unlearn import Task, register
 from dau_cli.errors import DauError
 
@@ -230,13 +230,6 @@ def dau(task: Task, cfg) -> int:
     history = [held_out_auc()]
     task.end_epoch("dau", 0, cfg.epochs, extra={"attacker_auc": history[0]})
 
-    def forget_accuracy() -> float:
-        model.eval()
-        with torch.no_grad(), autocast(dev):
-            hits = sum((model(images(c, aug=False)).argmax(1).cpu() == labels[c]).sum().item()
-                       for c in forget_idx.split(512))
-        return 100.0 * hits / len(forget_idx)
-
     # Class forgetting has a target a retrained model sets exactly: it never predicts a class it
     # never saw. Once D_f is there, the adversary has done its job (it keeps telling the forgotten
     # images from the others by their confidence on other classes, which retraining does not
@@ -246,14 +239,11 @@ def dau(task: Task, cfg) -> int:
     for epoch in range(1, cfg.epochs + 1):
         if repairing:
             for _ in range(steps_per_epoch):
-                ret = task.sample(task.retain_idx, b_r)
-                x, y = images(ret, aug=True), labels[ret].to(dev)
                 model.train()
-                with autocast(dev):
-                    ce = F.cross_entropy(model(x).float(), y)
+                ce = task.ce(task.sample(task.retain_idx, b_r))
                 stepper.step(ce)
                 step += 1
-                passes += len(x)
+                passes += b_r
                 task.sink.emit("step", phase="dau", step=step, total=total, epoch=epoch,
                                defender_loss=ce.item(), ce=ce.item())
             if epoch == cfg.epochs:
@@ -293,7 +283,7 @@ def dau(task: Task, cfg) -> int:
         recalibrate_batch_norm(model, images(calibration, aug=False))
         history.append(held_out_auc())
         task.end_epoch("dau", epoch, cfg.epochs, extra={"attacker_auc": history[-1]})
-        if class_mode and (acc := forget_accuracy()) <= cfg.forgotten_acc:
+        if class_mode and (acc := accuracy(model, data, forget_idx)) <= cfg.forgotten_acc:
             repairing = True
             task.sink.emit("log", level="info", message=f"forget accuracy {acc:.2f} % after epoch {epoch}: "
                            f"forgotten; the remaining epochs train on the retain set alone")
