@@ -7,17 +7,18 @@ the files and post messages (tui/messages.py); the UI thread only draws.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from textual.app import App
 from textual.binding import Binding
 
 from dau_cli.runs import runs_dir
-from tui.gpu import GpuReader, NvmlReader
-from tui.screens import HelpScreen, RunScreen, RunsScreen
 
-if TYPE_CHECKING:
-    from tui.launch import Job
+from .gpu import GpuReader, NvmlReader
+from .job import Job
+from .messages import OpenRun
+from .screens.help import HelpScreen
+from .screens.run import RunScreen
+from .screens.runs import RunsScreen
 
 
 class DauDashboard(App):
@@ -65,9 +66,21 @@ class DauDashboard(App):
         self.kill_requested = False
 
     def on_mount(self) -> None:
-        self.push_screen(RunsScreen())
+        self.push_screen(RunsScreen(self.runs_root, self.root_label, open_live=self.follow and self.initial_run is None))
         if self.initial_run is not None:
-            self.push_screen(RunScreen(self.initial_run))
+            self.push_screen(self.run_screen(self.initial_run))
+
+    def run_screen(self, path: Path) -> RunScreen:
+        return RunScreen(
+            path,
+            gpu_reader=self.gpu_reader,
+            poll_interval=self.poll_interval,
+            chart_interval=self.chart_interval,
+            job=self.job if path == self.initial_run else None,
+        )
+
+    def on_open_run(self, message: OpenRun) -> None:
+        self.push_screen(self.run_screen(message.path))
 
     def on_unmount(self) -> None:
         close = getattr(self.gpu_reader, "close", None)

@@ -8,8 +8,15 @@ from typing import Any
 
 from textual.message import Message
 
-from tui.gpu import GpuSample
-from tui.model import RunSnapshot
+from .gpu import GpuSample
+from .model import RunSnapshot
+
+
+@dataclass
+class OpenRun(Message):
+    """The user picked a run to open (posted by the runs list, handled by the app)."""
+
+    path: Path
 
 
 @dataclass

@@ -10,8 +10,8 @@ from textual.app import RenderResult
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
-from tui.gpu import GpuSample
-from tui.model import Roc
+from .gpu import GpuSample
+from .model import Roc
 
 Points = tuple[Sequence[float], Sequence[float]]
 
@@ -246,7 +246,8 @@ class GpuStrip(Static):
         self.samples: list[GpuSample] | None = None
         self.text = "GPU: …"
 
-    def show(self, samples: list[GpuSample] | None) -> None:
+    def show(self, samples: list[GpuSample] | None, pid: int | None = None) -> None:
+        """Draw `samples`; `pid`: the run's process, whose own GPU memory is shown as `job`."""
         self.samples = samples
         if not samples:
             self.text = "no GPU"
@@ -262,8 +263,14 @@ class GpuStrip(Static):
             out.append_text(bar(s.util))
             out.append(f" {s.util:3.0f}%   mem ")
             out.append_text(bar(mem))
-            out.append(f" {s.mem_used / 2**30:.1f}/{s.mem_total / 2**30:.1f} GiB    ")
-            plain.append(f"GPU{s.index} {s.name} util {s.util:.0f}% mem {s.mem_used / 2**30:.1f}/{s.mem_total / 2**30:.1f} GiB")
+            out.append(f" {s.mem_used / 2**30:.1f}/{s.mem_total / 2**30:.1f} GiB")
+            line = f"GPU{s.index} {s.name} util {s.util:.0f}% mem {s.mem_used / 2**30:.1f}/{s.mem_total / 2**30:.1f} GiB"
+            job = s.memory_of(pid) if pid is not None else None
+            if job is not None:
+                out.append(f"  job {job / 2**30:.1f} GiB", "bold")
+                line += f" job {job / 2**30:.1f} GiB"
+            out.append("    ")
+            plain.append(line)
         self.text = "   ".join(plain)
         self.update(out, layout=False)
 

@@ -62,10 +62,10 @@ def forget(
       dau forget digits-cnn.pt --classes 3 --tui
     """
     if tui:
-        from tui.launch import follow_child
+        from dau_cli.cli.tui import dashboard
 
         argv = [a for a in sys.argv[1:] if a != "--tui"]
-        raise typer.Exit(follow_child(argv))
+        raise typer.Exit(dashboard("launch").follow_child(argv))
 
     from dau_cli.config import as_dict, resolve
     from dau_cli.engine.audit import audit

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
+from types import ModuleType
 from typing import Optional
 
 import typer
@@ -10,6 +12,17 @@ import typer
 from dau_cli.cli.common import handle_errors
 from dau_cli.errors import DauError
 from dau_cli.runs import list_runs, runs_dir
+
+
+def dashboard(module: str) -> ModuleType:
+    """A module of the dashboard: `dau_cli.tui.<module>` in an installed wheel, `tui.<module>`
+    in a source checkout (where the folder sits beside the package, as the layout asks)."""
+    try:
+        return importlib.import_module(f"dau_cli.tui.{module}")
+    except ModuleNotFoundError as e:
+        if e.name not in ("dau_cli.tui", f"dau_cli.tui.{module}"):
+            raise
+        return importlib.import_module(f"tui.{module}")
 
 
 def resolve_run(run: str, root: Path) -> Path:
@@ -78,6 +91,5 @@ def tui(
     root = (home.expanduser() / "runs") if home is not None else runs_dir()
     path = resolve_run(run, root) if run else None
 
-    from tui.app import DauDashboard  # textual only now, so `dau --help` stays fast
-
-    DauDashboard(runs_root=root, run=path, follow=follow, poll_interval=interval).run()
+    app = dashboard("app")  # textual only now, so `dau --help` stays fast
+    app.DauDashboard(runs_root=root, run=path, follow=follow, poll_interval=interval).run()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -14,7 +15,9 @@ from textual.widgets import DataTable
 
 from tui.app import DauDashboard
 from tui.gpu import GpuSample
-from tui.screens import HelpScreen, RunScreen, RunsScreen
+from tui.screens.help import HelpScreen
+from tui.screens.run import RunScreen
+from tui.screens.runs import RunsScreen
 from tui.widgets import Chart, GpuStrip, RocChart
 from tui_helpers import AUDIT_ID, FAILED_ID, FORGET_ID, append, make_running_run, no_gpu, step_event, wait_until
 
@@ -231,6 +234,16 @@ async def test_a_gpu_is_shown(runs: Path):
         await wait_until(pilot, lambda: strip.samples is not None)
         assert "util 87%" in strip.text and "30.0/80.0 GiB" in strip.text
         assert "no GPU" not in str(strip.render())
+
+
+async def test_the_jobs_own_gpu_memory_is_shown(tmp_path: Path):
+    run = make_running_run(tmp_path)  # owned by this process, on this host
+    sample = [GpuSample(0, "NVIDIA H100", 50.0, 30 * 2**30, 80 * 2**30, ((os.getpid(), 5 * 2**30), (1, 2**30)))]
+    app = app_for(tmp_path, run=run, gpu_reader=lambda: sample)
+    async with app.run_test(size=SIZE) as pilot:
+        strip = app.screen.query_one(GpuStrip)
+        await wait_until(pilot, lambda: "job" in strip.text, what="the job's memory")
+        assert "job 5.0 GiB" in strip.text
 
 
 async def test_keys_help_and_quit(runs: Path):

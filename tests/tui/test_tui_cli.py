@@ -53,7 +53,7 @@ def test_importing_the_command_pulls_in_neither_textual_nor_torch():
 
 
 def test_the_dashboard_never_imports_torch():
-    code = "import sys, tui.app, tui.launch, tui.screens; assert 'torch' not in sys.modules"
+    code = "import sys, tui.app, tui.launch, tui.screens.run; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, env={"PYTHONPATH": str(REPO)})
 
 

@@ -12,7 +12,7 @@ import pytest
 
 import tui.launch as launch
 from dau_cli.runs import read_run
-from tui.screens import RunScreen
+from tui.screens.run import RunScreen
 from tui.widgets import Chart
 from tui_helpers import wait_until
 

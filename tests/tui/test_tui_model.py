@@ -12,7 +12,7 @@ import pytest
 
 from tui_helpers import FIXTURES, FORGET_ID, append, step_event
 from dau_cli.runs import read_events
-from tui.gpu import NvmlReader, describe
+from tui.gpu import NvmlReader, cuda_order, describe
 from tui.model import EventTailer, RunModel, Series, fmt_duration
 from tui.widgets import decimate, nice_ticks
 
@@ -200,3 +200,41 @@ def test_nvml_reader_reads_devices(monkeypatch: pytest.MonkeyPatch):
     samples = NvmlReader()()
     assert samples is not None and len(samples) == 1
     assert describe(samples) == "GPU0 NVIDIA H100  util 87%  mem 30.0/80.0 GiB"
+
+
+def test_gpus_are_numbered_as_cuda_numbers_them():
+    uuids = ["GPU-aaaa", "GPU-bbbb", "GPU-cccc"]
+    assert cuda_order(None, uuids) == [0, 1, 2]
+    assert cuda_order("2,0", uuids) == [2, 0]  # cuda:0 is NVML's device 2
+    assert cuda_order("GPU-bb", uuids) == [1]
+    assert cuda_order("1,7,0", uuids) == [1]  # CUDA stops at the first bad entry
+    assert cuda_order("1,1", uuids) == [1]
+    assert cuda_order("", uuids) == [] and cuda_order("-1", uuids) == []
+
+
+def test_nvml_reader_follows_cuda_visible_devices_and_reports_the_jobs_memory(monkeypatch: pytest.MonkeyPatch):
+    pynvml = pytest.importorskip("pynvml")
+
+    class Util:
+        gpu = 50
+
+    class Mem:
+        used, total = 30 * 2**30, 80 * 2**30
+
+    class Proc:
+        def __init__(self, pid: int, used: int | None) -> None:
+            self.pid, self.usedGpuMemory = pid, used
+
+    monkeypatch.setattr(pynvml, "nvmlInit", lambda: None)
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetCount", lambda: 2)
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetHandleByIndex", lambda i: i)
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetUUID", lambda h: f"GPU-{h}")
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetName", lambda h: f"card{h}")
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetUtilizationRates", lambda h: Util())
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetMemoryInfo", lambda h: Mem())
+    monkeypatch.setattr(pynvml, "nvmlDeviceGetComputeRunningProcesses",
+                        lambda h: [Proc(4242, 3 * 2**30), Proc(7, 2**64 - 1)] if h == 1 else [])
+    samples = NvmlReader(visible="1")()
+    assert [(s.index, s.name) for s in samples] == [(0, "card1")]  # NVML's device 1 is cuda:0 here
+    assert samples[0].memory_of(4242) == 3 * 2**30
+    assert samples[0].memory_of(7) is None and samples[0].memory_of(1) is None  # not available / absent

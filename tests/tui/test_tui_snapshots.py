@@ -12,7 +12,7 @@ from textual.widgets import DataTable
 
 from tui.app import DauDashboard
 from tui.gpu import GpuSample
-from tui.screens import RunScreen
+from tui.screens.run import RunScreen
 from tui.widgets import GpuStrip
 from tui_helpers import AUDIT_ID, FAILED_ID, FORGET_ID, no_gpu, wait_until
 

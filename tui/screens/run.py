@@ -1,4 +1,4 @@
-"""The dashboard's screens: the runs list, one run, and the key help."""
+"""One run: losses, accuracies, AUCs, ROC curves, progress and the GPU, kept up to date."""
 
 from __future__ import annotations
 
@@ -7,233 +7,28 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.text import Text
-from textual import on, work
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
-from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, ProgressBar, Static
+from textual.screen import Screen
+from textual.widgets import Footer, ProgressBar, Static
 from textual.worker import get_current_worker
 
-from dau_cli.runs import list_runs, read_run
-from tui.messages import GpuSampled, JobExited, RunMissing, RunsListed, RunUpdated
-from tui.model import (
-    ATTACKER_KEYS,
-    DEFENDER_KEYS,
-    EventTailer,
-    RunModel,
-    RunSnapshot,
-    fmt_duration,
-    fmt_metrics,
-    fmt_number,
-    fmt_time,
-)
-from tui.widgets import AucChart, Chart, GpuStrip, RocChart, TitleBar
+from dau_cli.runs import read_run
 
-if TYPE_CHECKING:
-    from tui.app import DauDashboard
+from ..format import duration_of, status_text
+from ..gpu import GpuReader
+from ..job import Job
+from ..messages import GpuSampled, JobExited, RunMissing, RunUpdated
+from ..model import ATTACKER_KEYS, DEFENDER_KEYS, EventTailer, RunModel, RunSnapshot, fmt_duration, fmt_metrics, fmt_number, fmt_time
+from ..widgets import AucChart, Chart, GpuStrip, RocChart, TitleBar
 
-STATUS_STYLE = {
-    "running": ("● running", "bold cyan"),
-    "completed": ("✓ completed", "green"),
-    "failed": ("✗ failed", "bold red"),
-    "interrupted": ("■ interrupted", "yellow"),
-    "lost": ("? running (lost)", "dim"),
-}
-
-#: Widest headline-metrics cell, so the runs table fits 120 columns.
-METRICS_WIDTH = 36
-#: How often the runs list is re-read, in seconds.
-LIST_INTERVAL = 2.0
 #: How often the GPU is read, in seconds.
 GPU_INTERVAL = 1.0
-
-
-def clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def is_lost(info: dict[str, Any]) -> bool:
-    """A run that says `running` but whose process on this host is gone (e.g. killed -9)."""
-    if info.get("status") != "running" or info.get("host") != socket.gethostname():
-        return False
-    pid = info.get("pid")
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except OSError:  # e.g. another user's process: it exists
-        return False
-    return False
-
-
-def status_text(info: dict[str, Any] | None) -> Text:
-    status = (info or {}).get("status") or "?"
-    if info and is_lost(info):
-        status = "lost"
-    label, style = STATUS_STYLE.get(status, (status, ""))
-    return Text(label, style=style)
-
-
-def duration_of(info: dict[str, Any], now: float | None = None) -> float | None:
-    started, ended = info.get("started"), info.get("ended")
-    if not isinstance(started, (int, float)):
-        return None
-    if isinstance(ended, (int, float)):
-        return ended - started
-    if info.get("status") == "running":
-        return (now or time.time()) - started
-    return None
-
-
-# ----------------------------------------------------------------------------- runs list
-
-
-class RunsTable(DataTable):
-    """The runs, newest first; enter opens the one under the cursor."""
-
-    BINDINGS = [
-        Binding("enter", "select_cursor", "Open"),
-        Binding("up", "cursor_up", "Pick", key_display="↑↓"),
-        Binding("down", "cursor_down", "Pick", show=False),
-    ]
-
-
-class RunsScreen(Screen):
-    """Every run directory with its command, status, start, duration and headline metrics."""
-
-    BINDINGS = [Binding("r", "refresh", "Refresh")]
-
-    DEFAULT_CSS = """
-    RunsScreen #runs-title { height: 1; padding: 0 1; background: $boost; }
-    RunsScreen RunsTable { height: 1fr; }
-    RunsScreen #runs-empty { padding: 1 2; color: $text-muted; }
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.runs: list[dict[str, Any]] = []
-        self._listed_once = False
-        self._hidden_listing: RunsListed | None = None
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-
-    @property
-    def dash(self) -> DauDashboard:
-        return self.app  # type: ignore[return-value]
-
-    def compose(self) -> ComposeResult:
-        yield TitleBar("runs")
-        yield Static(f"Runs in {self.dash.root_label}", id="runs-title")
-        table = RunsTable(cursor_type="row", zebra_stripes=True, id="runs")
-        table.add_column("Run", key="id")
-        table.add_column("Command", key="command")
-        table.add_column("Status", key="status")
-        table.add_column("Started", key="started")
-        table.add_column("Duration", key="duration")
-        table.add_column("Headline metrics", key="metrics")
-        yield table
-        yield Static("", id="runs-empty")
-        yield Footer()
-
-    def on_mount(self) -> None:
-        self.query_one(RunsTable).focus()
-        self.watch_runs()
-
-    def on_unmount(self) -> None:
-        self._stop.set()
-        self._wake.set()
-
-    def action_refresh(self) -> None:
-        self._wake.set()
-
-    @work(thread=True, exclusive=True, group="list-runs")
-    def watch_runs(self) -> None:
-        worker = get_current_worker()
-        previous = None
-        while not worker.is_cancelled and not self._stop.is_set():
-            forced = self._wake.is_set()
-            self._wake.clear()
-            runs = list_runs(self.dash.runs_root)
-            for info in runs:
-                info["_lost"] = is_lost(info)
-            key = [(r.get("dir"), r.get("status"), r.get("ended"), r.get("_lost"), repr(r.get("summary"))) for r in runs]
-            if any(r.get("status") == "running" for r in runs):
-                key.append(time.time() // LIST_INTERVAL)  # their durations go on
-            if key != previous or forced:
-                previous = key
-                self.post_message(RunsListed(runs))
-            self._wake.wait(LIST_INTERVAL)
-
-    def on_runs_listed(self, message: RunsListed) -> None:
-        if not self.is_current and self._listed_once:
-            self._hidden_listing = message  # drawn when the list is shown again
-            return
-        self._show_runs(message)
-
-    def on_screen_resume(self) -> None:
-        if self._hidden_listing is not None:
-            message, self._hidden_listing = self._hidden_listing, None
-            self._show_runs(message)
-
-    def _show_runs(self, message: RunsListed) -> None:
-        self.runs = message.runs
-        table = self.query_one(RunsTable)
-        selected = None
-        if table.row_count and table.cursor_row < table.row_count:
-            selected = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
-        table.clear()
-        now = time.time()
-        for info in self.runs:
-            summary = info.get("summary") if isinstance(info.get("summary"), dict) else {}
-            if info.get("status") == "failed" and info.get("error"):
-                metrics = Text(clip(str(info["error"]), METRICS_WIDTH), style="red")
-            else:
-                metrics = Text(clip(fmt_metrics(summary, limit=3), METRICS_WIDTH))
-            st = status_text(info)
-            table.add_row(
-                Path(info["dir"]).name,
-                str(info.get("command", "?")),
-                st,
-                fmt_time(info.get("started")),
-                fmt_duration(duration_of(info, now)),
-                metrics,
-                key=info["dir"],
-            )
-        empty = self.query_one("#runs-empty", Static)
-        empty.update("" if self.runs else "No runs yet. Start one, e.g. `dau forget ... --method dau`.")
-        empty.display = not self.runs
-        first = not self._listed_once
-        self._listed_once = True
-        live = next((r for r in self.runs if r.get("status") == "running" and not r.get("_lost")), None)
-        if first and live is not None and self.dash.follow and self.dash.initial_run is None:
-            self._move_to(live["dir"])
-            self.call_after_refresh(self.open_run, Path(live["dir"]))
-        elif selected is not None:
-            self._move_to(selected)
-
-    def _move_to(self, key: str) -> None:
-        table = self.query_one(RunsTable)
-        try:
-            table.move_cursor(row=table.get_row_index(key))
-        except Exception:
-            pass
-
-    @on(DataTable.RowSelected)
-    def _row_selected(self, event: DataTable.RowSelected) -> None:
-        if event.row_key.value:
-            self.open_run(Path(event.row_key.value))
-
-    def open_run(self, path: Path) -> None:
-        self.app.push_screen(RunScreen(path))
-
-
-# ----------------------------------------------------------------------------- one run
 
 
 class RunScreen(Screen):
@@ -269,9 +64,29 @@ class RunScreen(Screen):
     RunScreen #log-text { height: 3; }
     """
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(
+        self,
+        run_dir: Path,
+        *,
+        gpu_reader: GpuReader,
+        poll_interval: float = 0.5,
+        chart_interval: float = 1.0,
+        job: Job | None = None,
+    ) -> None:
+        """
+        Args:
+            run_dir: the run directory (it may not exist yet: the screen waits for it).
+            gpu_reader: returns the local GPUs' readings, or None for "no GPU".
+            poll_interval: seconds between reads of the run's files.
+            chart_interval: least seconds between two redraws of the charts while following.
+            job: the child process writing this run (`dau ... --tui`), to report its exit.
+        """
         super().__init__()
         self.run_dir = Path(run_dir)
+        self.gpu_reader = gpu_reader
+        self.poll_interval = poll_interval
+        self.chart_interval = chart_interval
+        self.job = job
         self.snapshot = RunSnapshot()
         self.info: dict[str, Any] | None = None
         self.missing: str | None = None  # why there is no run directory to show
@@ -288,10 +103,6 @@ class RunScreen(Screen):
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._reset = threading.Event()
-
-    @property
-    def dash(self) -> DauDashboard:
-        return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
         yield TitleBar(self.run_dir.name)
@@ -348,8 +159,8 @@ class RunScreen(Screen):
     def follow_run(self) -> None:
         """Tail the run's files; post a snapshot when something changed, at most every interval."""
         worker = get_current_worker()
-        interval = self.dash.poll_interval
-        job = self.dash.job if self.dash.initial_run == self.run_dir else None
+        interval = self.poll_interval
+        job = self.job
         tailer, model = EventTailer(self.run_dir), RunModel()
         info: dict[str, Any] | None = None
         info_key = None
@@ -400,7 +211,7 @@ class RunScreen(Screen):
     @work(thread=True, exclusive=True, group="gpu")
     def sample_gpu(self) -> None:
         worker = get_current_worker()
-        reader = self.dash.gpu_reader
+        reader = self.gpu_reader
         previous: object = ()
         while not worker.is_cancelled and not self._stop.is_set():
             try:
@@ -416,7 +227,13 @@ class RunScreen(Screen):
     # -- messages
 
     def on_gpu_sampled(self, message: GpuSampled) -> None:
-        self.query_one(GpuStrip).show(message.samples)
+        self.query_one(GpuStrip).show(message.samples, pid=self._local_pid())
+
+    def _local_pid(self) -> int | None:
+        """The run's process id where it runs on this machine (NVML sees only local processes)."""
+        info = self.info or {}
+        pid = info.get("pid")
+        return pid if isinstance(pid, int) and info.get("host") == socket.gethostname() else None
 
     def on_run_missing(self, message: RunMissing) -> None:
         if message.vanished:
@@ -453,7 +270,7 @@ class RunScreen(Screen):
         Rebuilding a plotext chart costs tens of milliseconds, so while following a fast run
         the charts are redrawn at most once per interval; the text lines update every poll.
         """
-        wait = self._charts_at + self.dash.chart_interval - time.monotonic()
+        wait = self._charts_at + self.chart_interval - time.monotonic()
         if wait <= 0:
             self._charts_timer = None
             self._charts_at = time.monotonic()
@@ -604,50 +421,3 @@ class RunScreen(Screen):
         if not lines and not snap.events:
             lines.append(Text("no events yet", style="dim"))
         self.query_one("#log-text", Static).update(Text("\n").join(lines[:3]), layout=False)
-
-
-# ----------------------------------------------------------------------------- help
-
-
-KEYS = [
-    ("?", "this help"),
-    ("q", "quit; a job started with --tui keeps running"),
-    ("k", "kill the job started with --tui, then quit"),
-    ("↑ ↓", "pick a run in the list"),
-    ("enter", "open the picked run"),
-    ("esc", "back to the runs list (backspace too)"),
-    ("r", "refresh: re-read the list, or the run from the start"),
-    ("p", "next ROC pair (forget_vs_val, retain_vs_test)"),
-]
-
-ABOUT = (
-    "Charts: attacker and defender losses (ce, adv, bt) by step; accuracies and each "
-    "membership attack's AUC by epoch (0.5: the attack cannot tell members from non-members); "
-    "the audit's ROC curves on a log FPR axis. Esc closes this."
-)
-
-
-class HelpScreen(ModalScreen):
-    """The keys, over whatever screen is showing."""
-
-    BINDINGS = [Binding("escape,question_mark,q", "dismiss", "Close")]
-
-    DEFAULT_CSS = """
-    HelpScreen { align: center middle; }
-    HelpScreen #help {
-        width: 70;
-        height: auto;
-        border: round $accent;
-        padding: 1 2;
-        background: $surface;
-    }
-    """
-
-    def compose(self) -> ComposeResult:
-        out = Text()
-        out.append("dau tui: keys\n\n", "bold")
-        for key, what in KEYS:
-            out.append(f"{key:>7}  ", "bold cyan")
-            out.append(f"{what}\n")
-        out.append("\n" + ABOUT, "dim")
-        yield Static(out, id="help")

@@ -1,0 +1,1 @@
+"""The dashboard's screens, one per file: the runs list, one run, the key help."""

@@ -1,0 +1,172 @@
+"""The runs list: every run directory, newest first; enter opens one (the app is told by message)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+from textual.worker import get_current_worker
+
+from dau_cli.runs import list_runs
+
+from ..format import clip, duration_of, is_lost, status_text
+from ..messages import OpenRun, RunsListed
+from ..model import fmt_duration, fmt_metrics, fmt_time
+from ..widgets import TitleBar
+
+#: Widest headline-metrics cell, so the runs table fits 120 columns.
+METRICS_WIDTH = 36
+#: How often the runs list is re-read, in seconds.
+LIST_INTERVAL = 2.0
+
+
+class RunsTable(DataTable):
+    """The runs, newest first; enter opens the one under the cursor."""
+
+    BINDINGS = [
+        Binding("enter", "select_cursor", "Open"),
+        Binding("up", "cursor_up", "Pick", key_display="↑↓"),
+        Binding("down", "cursor_down", "Pick", show=False),
+    ]
+
+
+class RunsScreen(Screen):
+    """Every run directory with its command, status, start, duration and headline metrics."""
+
+    BINDINGS = [Binding("r", "refresh", "Refresh")]
+
+    DEFAULT_CSS = """
+    RunsScreen #runs-title { height: 1; padding: 0 1; background: $boost; }
+    RunsScreen RunsTable { height: 1fr; }
+    RunsScreen #runs-empty { padding: 1 2; color: $text-muted; }
+    """
+
+    def __init__(self, runs_root: Path, root_label: str, open_live: bool = True) -> None:
+        """
+        Args:
+            runs_root: where the run directories are.
+            root_label: how to name that folder in the title (e.g. with `~`).
+            open_live: open the newest running run when the list first loads.
+        """
+        super().__init__()
+        self.runs_root = runs_root
+        self.root_label = root_label
+        self.open_live = open_live
+        self.runs: list[dict[str, Any]] = []
+        self._listed_once = False
+        self._hidden_listing: RunsListed | None = None
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+
+    def compose(self) -> ComposeResult:
+        yield TitleBar("runs")
+        yield Static(f"Runs in {self.root_label}", id="runs-title")
+        table = RunsTable(cursor_type="row", zebra_stripes=True, id="runs")
+        table.add_column("Run", key="id")
+        table.add_column("Command", key="command")
+        table.add_column("Status", key="status")
+        table.add_column("Started", key="started")
+        table.add_column("Duration", key="duration")
+        table.add_column("Headline metrics", key="metrics")
+        yield table
+        yield Static("", id="runs-empty")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(RunsTable).focus()
+        self.watch_runs()
+
+    def on_unmount(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def action_refresh(self) -> None:
+        self._wake.set()
+
+    @work(thread=True, exclusive=True, group="list-runs")
+    def watch_runs(self) -> None:
+        worker = get_current_worker()
+        previous = None
+        while not worker.is_cancelled and not self._stop.is_set():
+            forced = self._wake.is_set()
+            self._wake.clear()
+            runs = list_runs(self.runs_root)
+            for info in runs:
+                info["_lost"] = is_lost(info)
+            key = [(r.get("dir"), r.get("status"), r.get("ended"), r.get("_lost"), repr(r.get("summary"))) for r in runs]
+            if any(r.get("status") == "running" for r in runs):
+                key.append(time.time() // LIST_INTERVAL)  # their durations go on
+            if key != previous or forced:
+                previous = key
+                self.post_message(RunsListed(runs))
+            self._wake.wait(LIST_INTERVAL)
+
+    def on_runs_listed(self, message: RunsListed) -> None:
+        if not self.is_current and self._listed_once:
+            self._hidden_listing = message  # drawn when the list is shown again
+            return
+        self._show_runs(message)
+
+    def on_screen_resume(self) -> None:
+        if self._hidden_listing is not None:
+            message, self._hidden_listing = self._hidden_listing, None
+            self._show_runs(message)
+
+    def _show_runs(self, message: RunsListed) -> None:
+        self.runs = message.runs
+        table = self.query_one(RunsTable)
+        selected = None
+        if table.row_count and table.cursor_row < table.row_count:
+            selected = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+        table.clear()
+        now = time.time()
+        for info in self.runs:
+            summary = info.get("summary") if isinstance(info.get("summary"), dict) else {}
+            if info.get("status") == "failed" and info.get("error"):
+                metrics = Text(clip(str(info["error"]), METRICS_WIDTH), style="red")
+            else:
+                metrics = Text(clip(fmt_metrics(summary, limit=3), METRICS_WIDTH))
+            st = status_text(info)
+            table.add_row(
+                Path(info["dir"]).name,
+                str(info.get("command", "?")),
+                st,
+                fmt_time(info.get("started")),
+                fmt_duration(duration_of(info, now)),
+                metrics,
+                key=info["dir"],
+            )
+        empty = self.query_one("#runs-empty", Static)
+        empty.update("" if self.runs else "No runs yet. Start one, e.g. `dau forget ... --method dau`.")
+        empty.display = not self.runs
+        first = not self._listed_once
+        self._listed_once = True
+        live = next((r for r in self.runs if r.get("status") == "running" and not r.get("_lost")), None)
+        if first and live is not None and self.open_live:
+            self._move_to(live["dir"])
+            self.call_after_refresh(self.open_run, Path(live["dir"]))
+        elif selected is not None:
+            self._move_to(selected)
+
+    def _move_to(self, key: str) -> None:
+        table = self.query_one(RunsTable)
+        try:
+            table.move_cursor(row=table.get_row_index(key))
+        except Exception:
+            pass
+
+    @on(DataTable.RowSelected)
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value:
+            self.open_run(Path(event.row_key.value))
+
+    def open_run(self, path: Path) -> None:
+        self.post_message(OpenRun(path))
