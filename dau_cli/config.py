@@ -74,6 +74,31 @@ class DauConfig:
     holdout: float = opt(0.3, "fraction of D_f and R kept from the attacker to measure its AUC")
     calibration: int = opt(2048, "retain samples that re-estimate batch-norm statistics after each epoch")
     forgotten_acc: float = opt(1.0, "class forgetting: D_f's accuracy (%) at or below which the class counts as forgotten")
+    # the authors' algorithm (dau.variant=authors; docs/method.md has the table of its choices)
+    variant: str = opt("dau", "dau (attacker on the audit's statistics, repair phase) or authors (the authors' code: "
+                       "token attacker on logits, labels and finite-difference sensitivity)")
+    steps: int = opt(477, "authors: defender steps, one retain batch each (CIFAR-10's 3 epochs over D_r at batch 256)")
+    class_lr: float = opt(0.02, "authors: defender learning rate in class forgetting until stop_iter (dau.lr otherwise)")
+    stop_iter: int = opt(30, "authors, class forgetting: adversarial steps; after them plain fine-tuning on D_r")
+    stop_lr: float = opt(0.01, "authors, class forgetting: learning rate after stop_iter")
+    sigma: float = opt(1e-3, "authors: std of the input noise of the finite-difference sensitivity")
+    noise_copies: int = opt(10, "authors: m, noisy copies per image in the sensitivity")
+    attacker_bn: str = opt("train", "authors: the defender's batch norm while the attacker looks (train = batch "
+                           "statistics, as the authors' code; eval = running statistics, no drift)")
+    augment_view: str = opt("class", "authors: augment the forget and validation images the attacker sees: class "
+                            "(only in class forgetting, as the authors' code), always or never")
+
+
+@dataclass(frozen=True)
+class DauAuthorsConfig(DauConfig):
+    """DAU exactly as the authors' code runs it (Sharma et al. 2024; GitHub rohan1561/Gunlearn)."""
+
+    variant: str = opt("authors", "the authors' algorithm (see the dau section for the alternative)")
+    alpha: float = opt(0.9, "weight of the adversarial term (reversed-label attacker cross-entropy)")
+    beta: float = opt(0.001, "weight of the Barlow Twins term (no projector)")
+    forget_batch: int = opt(256, "forget and validation samples per step (the authors' loaders)")
+    retain_ratio: float = opt(1.0, "retain batch = retain_ratio * forget_batch")
+    attacker_warmup: int = opt(1000, "attacker pre-training steps against the frozen original (cached)")
 
 
 @dataclass(frozen=True)
@@ -145,6 +170,7 @@ SECTIONS: dict[str, type] = {
     "model": ModelConfig,
     "train": TrainConfig,
     "dau": DauConfig,
+    "dau-authors": DauAuthorsConfig,
     "retrain": RetrainConfig,
     "ft": FtConfig,
     "ga": GaConfig,

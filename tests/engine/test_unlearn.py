@@ -16,7 +16,8 @@ from dau_cli.runs import EventSink
 
 # one short pass of every method, so the whole file stays fast on 2 CPU cores
 FAST = ["dau.epochs=1", "dau.attacker_warmup=5", "dau.forget_batch=32", "ft.epochs=1", "ga.epochs=1", "rl.epochs=1",
-        "l1.epochs=1", "salun.epochs=1", "scrub.epochs=1", "scrub.max_epochs=1", "retrain.epochs=1"]
+        "l1.epochs=1", "salun.epochs=1", "scrub.epochs=1", "scrub.max_epochs=1", "retrain.epochs=1",
+        "dau-authors.steps=3", "dau-authors.attacker_warmup=2", "dau-authors.noise_copies=2"]
 
 
 def setup(tiny_ckpt, classes: str = "3"):

@@ -38,6 +38,7 @@ class Task:
     seed: int = 0
     masks: dict[str, torch.Tensor] | None = None
     eval_seconds: float = 0.0
+    pretrain_seconds: float = 0.0  # one-off work cached for later runs (the authors' attacker pre-training)
     generator: torch.Generator = field(init=False)
 
     def __post_init__(self) -> None:

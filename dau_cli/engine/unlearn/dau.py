@@ -119,6 +119,10 @@ def split(idx: torch.Tensor, labels: torch.Tensor, holdout: float, gen: torch.Ge
 
 @register("dau")
 def dau(task: Task, cfg) -> int:
+    if cfg.variant == "authors":
+        return authors(task, cfg)
+    if cfg.variant != "dau":
+        raise DauError(f"dau.variant must be dau or authors, got '{cfg.variant}'")
     if cfg.adv_loss not in ("nonsaturating", "minimax"):
         raise DauError(f"dau.adv_loss must be nonsaturating or minimax, got '{cfg.adv_loss}'")
     if cfg.sensitivity not in ("logits", "input"):
@@ -291,4 +295,171 @@ def dau(task: Task, cfg) -> int:
             task.sink.emit("log", level="info", message=f"attacker at chance (held-out AUC {history[-2]:.3f}, "
                            f"{history[-1]:.3f}, band 0.5 ± {band:.3f}); stopped after epoch {epoch}")
             break
+    return passes
+
+
+# ----------------------------------------------------------------------------- the authors' algorithm
+
+
+register("dau-authors")(dau)  # `--method dau-authors` = `--method dau` with the [dau-authors] section
+
+
+def barlow_twins_unprojected(f: torch.Tensor, v: torch.Tensor, lambda_off: float) -> torch.Tensor:
+    """The authors' alignment term on raw penultimate features: standardise each dimension over the
+    batch, C = mean_b v_b f_b^T (pairs by position), sum_i (1 - C_ii)^2 + lambda_off sum_{i!=j} C_ij^2.
+    (1e-5 keeps a dimension that is constant over the batch, e.g. a dead ReLU, from dividing by 0.)"""
+    f = (f - f.mean(0)) / (f.std(0) + 1e-5)
+    v = (v - v.mean(0)) / (v.std(0) + 1e-5)
+    c = v.T @ f / len(f)
+    diag = torch.diagonal(c)
+    return (1 - diag).pow(2).sum() + lambda_off * (c.pow(2).sum() - diag.pow(2).sum())
+
+
+def authors(task: Task, cfg) -> int:
+    """The authors' loop (docs/dau-method.md, "One step"); returns image passes.
+
+    Per step: a fresh forget batch and a fresh validation batch (a new random subset each step, as
+    the authors' freshly built iterators give); one attacker step on their detached views (forget
+    = member); one defender step on CE(retain batch) + beta_t (alpha * reversed-label attacker CE
+    + beta * L_BT), with gradients through logits and sensitivities. Class forgetting: after
+    `stop_iter` steps beta_t = 0 and the learning rate is `stop_lr`. Steps are counted, not passes
+    over D_r (docs/method.md says why). The attacker is pre-trained against the frozen original on
+    all of D_train (members) vs D_val, once per checkpoint and settings (cached).
+    """
+    import copy
+    import time
+
+    from dau_cli.engine.unlearn.attacker import (TokenAttacker, load_cached, membership_targets, model_digest,
+                                                  save_cached, view)
+
+    if cfg.attacker_bn not in ("train", "eval"):
+        raise DauError(f"dau.attacker_bn must be train or eval, got '{cfg.attacker_bn}'")
+    if cfg.augment_view not in ("class", "always", "never"):
+        raise DauError(f"dau.augment_view must be class, always or never, got '{cfg.augment_view}'")
+    if cfg.steps < 1 or cfg.noise_copies < 1 or cfg.sigma <= 0:
+        raise DauError("dau.steps and dau.noise_copies must be at least 1 and dau.sigma positive")
+    model, data, dev, gen, tc = task.model, task.data, task.device, task.generator, task.train_cfg
+    torch.manual_seed(task.seed)
+    class_mode = task.forget.mode == "class"
+    num_classes = data.num_classes
+    labels = data.labels.cpu()
+    forget_idx, val_idx, train_idx = task.forget_idx, task.val_idx, data.splits["train"]
+    # forget and validation batches have one size (the authors' code asserts it)
+    b = min(cfg.forget_batch, len(forget_idx), len(val_idx))
+    b_r = max(1, int(round(cfg.retain_ratio * cfg.forget_batch)))
+    if b < 2:
+        raise DauError("the forget and validation sets need at least 2 samples each for the authors' DAU")
+    aug_view = cfg.augment_view == "always" or (cfg.augment_view == "class" and class_mode)
+
+    def images(idx: torch.Tensor, aug: bool, g: torch.Generator) -> torch.Tensor:
+        x = to_float(data.images[idx.to(dev)])
+        return augment(x, tc.crop_pad, tc.flip, g) if aug else x
+
+    def fresh(idx: torch.Tensor, g: torch.Generator, k: int = b) -> torch.Tensor:
+        return idx[torch.randperm(len(idx), generator=g)[:k]]
+
+    def look(net: nn.Module, idx: torch.Tensor, aug: bool, g: torch.Generator):
+        """(features, logits, attacker input) with the defender's BN as dau.attacker_bn says."""
+        net.train(cfg.attacker_bn == "train")
+        return view(net, images(idx, aug, g), labels[idx].to(dev), num_classes, cfg.sigma, cfg.noise_copies)
+
+    attacker = TokenAttacker(num_classes).to(dev)
+    opt_a = torch.optim.Adam(attacker.parameters(), lr=cfg.attacker_lr)
+
+    def attacker_step(net: nn.Module, members: torch.Tensor, aug: bool, g: torch.Generator):
+        """One Adam step on a member batch and a validation batch; returns their views (with graph)."""
+        mem, val = look(net, fresh(members, g), aug, g), look(net, fresh(val_idx, g), aug, g)
+        attacker.train()
+        out = attacker(torch.cat([mem[2], val[2]]).detach())
+        target = membership_targets(b, b, dev)
+        loss = F.cross_entropy(out, target)
+        opt_a.zero_grad(set_to_none=True)
+        loss.backward()
+        opt_a.step()
+        return mem, val, loss.item(), (out.argmax(1) == target).float().mean().item() * 100
+
+    # pre-training: a general membership attack on the frozen original (members: all of D_train,
+    # un-augmented), cached per checkpoint and settings; its batch does not depend on D_f
+    pb = min(cfg.forget_batch, len(val_idx))
+    settings = {k: getattr(cfg, k) for k in ("attacker_warmup", "attacker_lr", "sigma", "noise_copies",
+                                             "attacker_bn")} | {"batch": pb}
+    digest = model_digest(model, task.masks, data.describe(), settings)
+    if load_cached(attacker, digest):
+        task.sink.emit("log", level="info", message=f"attacker loaded from the cache ({digest})")
+    else:
+        t0 = time.perf_counter()
+        frozen = copy.deepcopy(model)  # train-mode BN would otherwise move the original's statistics
+        for p in frozen.parameters():
+            p.requires_grad_(False)
+        g = torch.Generator().manual_seed(0)  # pre-training depends on the checkpoint, not on the run's seed
+        torch.manual_seed(0)
+        task.sink.emit("phase", phase="attacker pre-training", total=cfg.attacker_warmup, epochs=0)
+        for s in range(1, cfg.attacker_warmup + 1):
+            with torch.no_grad():
+                mem = look(frozen, fresh(train_idx, g, pb), False, g)
+                val = look(frozen, fresh(val_idx, g, pb), False, g)
+            attacker.train()
+            out = attacker(torch.cat([mem[2], val[2]]))
+            target = membership_targets(pb, pb, dev)
+            loss = F.cross_entropy(out, target)
+            opt_a.zero_grad(set_to_none=True)
+            loss.backward()
+            opt_a.step()
+            task.sink.emit("step", phase="attacker pre-training", step=s, total=cfg.attacker_warmup, epoch=0,
+                           attacker_loss=loss.item(),
+                           attacker_acc=(out.argmax(1) == target).float().mean().item() * 100)
+        del frozen
+        save_cached(attacker, digest, {"settings": settings, "seconds": time.perf_counter() - t0})
+        task.pretrain_seconds += time.perf_counter() - t0
+        opt_a = torch.optim.Adam(attacker.parameters(), lr=cfg.attacker_lr)  # the authors build it afresh
+        torch.manual_seed(task.seed)
+
+    lr = cfg.class_lr if class_mode else cfg.lr
+    opt_d = torch.optim.SGD(model.parameters(), lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    stepper = Stepper(model, opt_d, task.masks, what="dau")
+    steps_per_epoch = math.ceil(len(task.retain_idx) / b_r)  # an "epoch" is a pass over D_r
+    epochs = math.ceil(cfg.steps / steps_per_epoch)
+    task.sink.emit("phase", phase="dau", total=cfg.steps, epochs=epochs)
+    task.end_epoch("dau", 0, epochs)
+    passes = 0
+    order = task.perm(task.retain_idx)
+    for step in range(1, cfg.steps + 1):
+        adversarial = not (class_mode and step > cfg.stop_iter)
+        if class_mode and step == cfg.stop_iter + 1:
+            for group in opt_d.param_groups:
+                group["lr"] = cfg.stop_lr
+            task.sink.emit("log", level="info", message=f"stop_iter {cfg.stop_iter} reached: plain fine-tuning on "
+                           f"the retain set at lr {cfg.stop_lr} from here")
+        parts: dict[str, float] = {}
+        if adversarial:
+            f_view, v_view, a_loss, a_acc = attacker_step(model, forget_idx, aug_view, gen)
+            parts = {"attacker_loss": a_loss, "attacker_acc": a_acc}
+        elif cfg.attacker_bn == "train":
+            # the authors' code keeps querying after stop_iter; with batch statistics those forward
+            # passes move the defender's running statistics, so they are kept (and nothing else is)
+            with torch.no_grad():
+                look(model, fresh(forget_idx, gen), aug_view, gen), look(model, fresh(val_idx, gen), aug_view, gen)
+        i = (step - 1) % steps_per_epoch
+        if i == 0 and step > 1:
+            order = task.perm(task.retain_idx)
+        ret = order[i * b_r:(i + 1) * b_r]
+        model.train()
+        ce = task.ce(ret)
+        loss = ce
+        passes += len(ret)
+        if adversarial:
+            attacker.train()  # as the authors' code: dropout on, batch statistics of this batch
+            out = attacker(torch.cat([f_view[2], v_view[2]]))
+            adv = F.cross_entropy(out, membership_targets(b, b, dev, reverse=True))
+            bt = barlow_twins_unprojected(f_view[0], v_view[0], cfg.lambda_off)
+            loss = ce + cfg.alpha * adv + cfg.beta * bt
+            passes += 2 * b * (1 + cfg.noise_copies)
+            parts |= {"adv": adv.item(), "bt": bt.item(),
+                      "sensitivity_f": f_view[2][:, 2 * num_classes:].mean().item(),
+                      "sensitivity_v": v_view[2][:, 2 * num_classes:].mean().item()}
+        stepper.step(loss)
+        task.sink.emit("step", phase="dau", step=step, total=cfg.steps, epoch=(step - 1) // steps_per_epoch + 1,
+                       defender_loss=loss.item(), ce=ce.item(), **parts)
+        if step % steps_per_epoch == 0 or step == cfg.steps:
+            task.end_epoch("dau", math.ceil(step / steps_per_epoch), epochs)
     return passes
