@@ -76,3 +76,14 @@ def user_error() -> Callable:
         return lines[0]
 
     return check
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """One local Ray instance with 2 CPUs, started as `--ray --workers 2` starts it, for every test
+    that needs it (skipped without Ray). Yields the executor."""
+    ray = pytest.importorskip("ray")
+    from dau_cli.engine.jobs import make_executor
+
+    yield make_executor(workers=2, ray=True)
+    ray.shutdown()

@@ -1,0 +1,126 @@
+"""The job layer: outputs written once by the driver, failures reported, reruns finish the rest."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from dau_cli.engine.jobs import InProcess, Job, Workers, failures, load_result, make_executor, run_jobs
+from dau_cli.errors import DauError
+from dau_cli.runs import EventSink
+
+HERE = __name__  # the module name the job functions are imported by, in whatever process runs them
+
+
+def square(x: int, marker: str | None = None) -> dict:
+    if marker:  # counts how often a job really ran
+        with open(marker, "a") as f:
+            f.write(f"{x}\n")
+    return {"x": x, "square": torch.tensor([x * x]), "pid": os.getpid(), "threads": torch.get_num_threads()}
+
+
+def boom(x: int) -> dict:
+    raise RuntimeError(f"job {x} broke")
+
+
+def not_a_dict() -> list:
+    return [1, 2]
+
+
+def jobs_for(folder: Path, xs, fn: str = "square", marker: Path | None = None) -> list[Job]:
+    spec = (lambda x: {"x": x, "marker": str(marker)}) if marker else (lambda x: {"x": x})
+    return [Job(f"{HERE}:{fn}", spec(x), folder / f"{fn}-{x}.pt", label=f"{fn} {x}") for x in xs]
+
+
+class Events(EventSink):
+    def __init__(self):
+        super().__init__()
+        self.events = []
+        self.listeners.append(self.events.append)
+
+
+def test_in_process_writes_each_result_and_reports_progress_as_one_bar(tmp_path: Path) -> None:
+    sink = Events()
+    outcomes = run_jobs(jobs_for(tmp_path, [1, 2, 3]), sink=sink)
+    assert [o.status for o in outcomes] == ["done"] * 3
+    assert [int(o.result["square"]) for o in outcomes] == [1, 4, 9]
+    assert load_result(tmp_path / "square-3.pt")["square"].tolist() == [9]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary file left
+    phases = [e for e in sink.events if e["type"] == "phase"]
+    steps = [e["step"] for e in sink.events if e["type"] == "step"]
+    assert len(phases) == 1 and phases[0]["total"] == 3 and steps == [1, 2, 3]
+
+
+def test_a_failing_job_is_reported_writes_nothing_and_the_others_finish(tmp_path: Path) -> None:
+    sink = Events()
+    jobs = [*jobs_for(tmp_path, [1]), *jobs_for(tmp_path, [2], "boom"), *jobs_for(tmp_path, [3])]
+    outcomes = run_jobs(jobs, sink=sink)
+    assert [o.status for o in outcomes] == ["done", "failed", "done"]
+    assert "RuntimeError: job 2 broke" in outcomes[1].error and "test_jobs.py" in outcomes[1].error
+    assert not (tmp_path / "boom-2.pt").exists()
+    warnings = [e["message"] for e in sink.events if e["type"] == "log"]
+    assert len(warnings) == 1 and "boom 2" in warnings[0]
+    line = failures(outcomes)
+    assert line.startswith("1 of 3 jobs failed") and "boom 2: RuntimeError" in line
+    assert failures(outcomes[:1]) is None
+
+
+def test_a_result_that_is_not_a_dict_fails_that_job(tmp_path: Path) -> None:
+    [o] = run_jobs([Job(f"{HERE}:not_a_dict", {}, tmp_path / "x.pt")])
+    assert o.status == "failed" and "returned list" in o.error and not (tmp_path / "x.pt").exists()
+
+
+def test_rerun_runs_only_the_unfinished_jobs(tmp_path: Path) -> None:
+    marker = tmp_path / "ran.txt"
+    run_jobs(jobs_for(tmp_path, [1, 2], marker=marker))
+    (tmp_path / "square-2.pt").unlink()  # as if interrupted before job 2 finished
+    outcomes = run_jobs(jobs_for(tmp_path, [1, 2, 3], marker=marker))
+    assert [o.status for o in outcomes] == ["skipped", "done", "done"]
+    assert int(outcomes[0].result["square"]) == 1  # a skipped job's result is read from its output
+    assert marker.read_text().split() == ["1", "2", "2", "3"]
+
+
+def test_json_outputs_are_json(tmp_path: Path) -> None:
+    [o] = run_jobs([Job(f"{HERE}:square", {"x": 4}, tmp_path / "four.json")])
+    assert o.result["square"] == [16] and load_result(tmp_path / "four.json")["x"] == 4
+
+
+def test_worker_processes_give_the_same_results_and_split_the_cores(tmp_path: Path) -> None:
+    outcomes = run_jobs([*jobs_for(tmp_path, [1, 2, 3]), *jobs_for(tmp_path, [4], "boom")], Workers(2))
+    assert [o.status for o in outcomes] == ["done", "done", "done", "failed"]
+    assert [int(o.result["square"]) for o in outcomes[:3]] == [1, 4, 9]
+    assert "job 4 broke" in outcomes[3].error
+    assert os.getpid() not in {o.result["pid"] for o in outcomes[:3]}
+    cores = len(os.sched_getaffinity(0))
+    assert {o.result["threads"] for o in outcomes[:3]} == {max(1, cores // 2)}
+
+
+def test_make_executor_picks_by_the_flags() -> None:
+    assert isinstance(make_executor(), InProcess)
+    assert isinstance(make_executor(workers=3), Workers)
+    with pytest.raises(DauError, match="--workers"):
+        make_executor(workers=0)
+    with pytest.raises(DauError, match="cluster"):
+        make_executor(workers=2, ray="10.0.0.1:6379")
+
+
+def test_without_ray_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # what an absent package looks like to import
+    with pytest.raises(DauError, match=r'pip install "dau\[ray\]"'):
+        make_executor(ray=True)
+
+
+def test_ray_gives_the_same_results_and_reports_a_failure(tmp_path: Path, ray_local) -> None:
+    executor = ray_local
+    assert ray_local.ray.cluster_resources()["CPU"] == 2
+    jobs = [*jobs_for(tmp_path, [1, 2, 3]), *jobs_for(tmp_path, [4], "boom")]
+    outcomes = run_jobs(jobs, executor)
+    assert [o.status for o in outcomes] == ["done", "done", "done", "failed"]
+    assert [int(o.result["square"]) for o in outcomes[:3]] == [1, 4, 9]
+    assert "job 4 broke" in outcomes[3].error
+    assert load_result(tmp_path / "square-2.pt")["square"].tolist() == [4]
