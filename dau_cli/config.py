@@ -6,163 +6,214 @@ Each section is a frozen dataclass; a field's `help` metadata is its documentati
 """
 
 import dataclasses
+import math
+import re
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from collections.abc import Collection
 from typing import Any
 
 from dau_cli.errors import DauError
 
 
-def opt(default: Any, help: str) -> Any:
-    return field(default=default, metadata={"help": help})
+def opt(default: Any, help: str, *, min: float | None = None, max: float | None = None, above: float | None = None,
+        below: float | None = None, choices: tuple[str, ...] | None = None, pattern: str | None = None) -> Any:
+    """A setting with its default, its meaning and its valid range, declared together.
+
+    `min`/`max` are inclusive bounds, `above`/`below` exclusive ones; `choices` lists the valid
+    strings and `pattern` (a regular expression) admits more, e.g. `cuda:1`. `check` applies them.
+    """
+    rules = {k: v for k, v in (("min", min), ("max", max), ("above", above), ("below", below), ("choices", choices),
+                               ("pattern", pattern)) if v is not None}
+    return field(default=default, metadata={"help": help, **rules})
+
+
+UNBOUNDED_SEED = 2**63 - 1  # the largest seed torch.manual_seed and numpy both take
+LR = {"above": 0.0, "max": 10.0}  # a learning rate: positive, and beyond 10 every model here diverges
+FRACTION_OPEN = {"above": 0.0, "below": 1.0}
+
+
+def check(dotted: str, f: dataclasses.Field, value: Any, where: str = "") -> None:
+    """The one range check: a value against the rules declared with its field (see `opt`)."""
+    m = f.metadata
+    source = f" (from {where})" if where else ""
+    if "choices" in m and value not in m["choices"] and not (
+            "pattern" in m and isinstance(value, str) and re.fullmatch(m["pattern"], value)):
+        raise DauError(f"{dotted} must be one of {', '.join(m['choices'])}, got '{value}'{source}")
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return
+    ok = math.isfinite(value) and all(
+        bound is None or test(bound) for bound, test in ((m.get("min"), lambda b: value >= b),
+                                                         (m.get("above"), lambda b: value > b),
+                                                         (m.get("max"), lambda b: value <= b),
+                                                         (m.get("below"), lambda b: value < b)))
+    if not ok:
+        raise DauError(f"{dotted} must be {_range(m) or 'a finite number'} ({m.get('help', '').split(' (')[0]}), "
+                       f"got {value:g}{source}")
+
+
+def _range(m: dict) -> str:
+    low = f"at least {m['min']:g}" if "min" in m else f"above {m['above']:g}" if "above" in m else ""
+    high = f"at most {m['max']:g}" if "max" in m else f"below {m['below']:g}" if "below" in m else ""
+    return " and ".join(p for p in (low, high) if p)
 
 
 @dataclass(frozen=True)
-class DataConfig:
-    dataset: str = opt("digits", "dataset name: digits (embedded), cifar10, cifar100")
+class _Checked:
+    """Base of every section: constructing one checks each field against its declared range."""
+
+    def __post_init__(self) -> None:
+        section = next((s for s, c in SECTIONS.items() if c is type(self)), type(self).__name__)
+        for f in fields(self):
+            check(f"{section}.{f.name}", f, getattr(self, f.name))
+
+
+@dataclass(frozen=True)
+class DataConfig(_Checked):
+    dataset: str = opt("digits", "dataset name: digits (embedded), cifar10, cifar100", choices=("digits", "cifar10", "cifar100"))
     data_root: str = opt("", "where the dataset lives; empty = <DAU_HOME>/data")
     download: bool = opt(False, "download the dataset if it is missing (cifar only)")
-    split_seed: int = opt(0, "seed of the stratified validation (and, for digits, test) split")
+    split_seed: int = opt(0, "seed of the stratified validation (and, for digits, test) split", min=0, max=UNBOUNDED_SEED)
 
 
 @dataclass(frozen=True)
-class ModelConfig:
-    arch: str = opt("cnn", "architecture: cnn, resnet18, vgg16_bn")
-    width: int = opt(32, "channels of the first block (cnn only)")
+class ModelConfig(_Checked):
+    arch: str = opt("cnn", "architecture: cnn, resnet18, vgg16_bn", choices=("cnn", "resnet18", "vgg16_bn"))
+    width: int = opt(32, "channels of the first block (cnn only)", min=1, max=1024)
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    epochs: int = opt(30, "passes over the training set")
-    batch_size: int = opt(128, "images per step")
-    lr: float = opt(0.05, "peak SGD learning rate")
-    momentum: float = opt(0.9, "SGD momentum (Nesterov)")
-    weight_decay: float = opt(5e-4, "L2 weight decay")
-    schedule: str = opt("onecycle", "learning-rate schedule: onecycle or cosine")
-    label_smoothing: float = opt(0.0, "cross-entropy label smoothing")
-    crop_pad: int = opt(1, "padded random crop: pixels of zero padding (0 = no crop)")
+class TrainConfig(_Checked):
+    epochs: int = opt(30, "passes over the training set", min=1, max=100_000)
+    batch_size: int = opt(128, "images per step", min=1, max=1 << 20)
+    lr: float = opt(0.05, "peak SGD learning rate", **LR)
+    momentum: float = opt(0.9, "SGD momentum (Nesterov)", min=0.0, below=1.0)
+    weight_decay: float = opt(5e-4, "L2 weight decay", min=0.0, max=1.0)
+    schedule: str = opt("onecycle", "learning-rate schedule: onecycle or cosine", choices=("onecycle", "cosine"))
+    label_smoothing: float = opt(0.0, "cross-entropy label smoothing", min=0.0, below=1.0)
+    crop_pad: int = opt(1, "padded random crop: pixels of zero padding (0 = no crop)", min=0, max=64)
     flip: bool = opt(False, "random horizontal flips (off for digits: a flipped 2 is not a 2)")
-    seed: int = opt(0, "seed of initialisation, batch order and augmentation")
-    device: str = opt("auto", "auto, cpu or cuda")
+    seed: int = opt(0, "seed of initialisation, batch order and augmentation", min=0, max=UNBOUNDED_SEED)
+    device: str = opt("auto", "auto, cpu or cuda", choices=("auto", "cpu", "cuda"), pattern=r"cuda:\d+")
 
 
 # ----------------------------------------------------------------------------- unlearning methods
 
 
 @dataclass(frozen=True)
-class DauConfig:
+class DauConfig(_Checked):
     """Discriminative Adversarial Unlearning (docs/dau-method.md fixes each choice)."""
 
-    epochs: int = opt(20, "passes over the forget set (in class forgetting, those after the class is forgotten train on D_r alone)")
-    forget_batch: int = opt(128, "B_f: forget samples (and paired reference samples) per step")
-    retain_ratio: float = opt(2.0, "B_r = retain_ratio * B_f retain samples per step")
-    lr: float = opt(0.01, "defender SGD learning rate")
-    momentum: float = opt(0.9, "defender SGD momentum")
-    weight_decay: float = opt(5e-4, "defender weight decay")
-    alpha: float = opt(0.3, "weight of the adversarial term (0.3 kept RA and TA on digits where 1.0 did not; docs/results.md)")
-    beta: float = opt(0.1, "weight of the Barlow Twins-style alignment term")
-    lambda_off: float = opt(5e-3, "off-diagonal weight inside the alignment term")
-    proj_dim: int = opt(256, "width of the alignment projector")
-    attacker_lr: float = opt(1e-3, "attacker Adam learning rate")
-    attacker_steps: int = opt(1, "k_A: attacker steps per defender step")
-    attacker_warmup: int = opt(100, "attacker steps against the frozen original model before unlearning")
-    adv_loss: str = opt("nonsaturating", "nonsaturating (defender minimises BCE(A(phi_f), 0)) or minimax")
-    sensitivity: str = opt("logits", "logits (closed-form ‖p − e_y‖) or input (adds ‖∇ₓ loss‖, double backward)")
+    epochs: int = opt(20, "passes over the forget set (in class forgetting, those after the class is forgotten train on D_r alone)", min=1, max=10_000)
+    forget_batch: int = opt(128, "B_f: forget samples (and paired reference samples) per step", min=1, max=1 << 20)
+    retain_ratio: float = opt(2.0, "B_r = retain_ratio * B_f retain samples per step", above=0.0, max=100.0)
+    lr: float = opt(0.01, "defender SGD learning rate", **LR)
+    momentum: float = opt(0.9, "defender SGD momentum", min=0.0, below=1.0)
+    weight_decay: float = opt(5e-4, "defender weight decay", min=0.0, max=1.0)
+    alpha: float = opt(0.3, "weight of the adversarial term (0.3 kept RA and TA on digits where 1.0 did not; docs/results.md)", min=0.0, max=100.0)
+    beta: float = opt(0.1, "weight of the Barlow Twins-style alignment term", min=0.0, max=100.0)
+    lambda_off: float = opt(5e-3, "off-diagonal weight inside the alignment term", min=0.0, max=100.0)
+    proj_dim: int = opt(256, "width of the alignment projector", min=1, max=65_536)
+    attacker_lr: float = opt(1e-3, "attacker Adam learning rate", **LR)
+    attacker_steps: int = opt(1, "k_A: attacker steps per defender step", min=1, max=1000)
+    attacker_warmup: int = opt(100, "attacker steps against the frozen original model before unlearning", min=0, max=1_000_000)
+    adv_loss: str = opt("nonsaturating", "nonsaturating (defender minimises BCE(A(phi_f), 0)) or minimax", choices=("nonsaturating", "minimax"))
+    sensitivity: str = opt("logits", "logits (closed-form ‖p − e_y‖) or input (adds ‖∇ₓ loss‖, double backward)", choices=("logits", "input"))
     until_chance: bool = opt(False, "stop once the attacker's held-out AUC stays within 0.5 ± chance_tol twice")
-    chance_tol: float = opt(0.03, "band around 0.5 that counts as chance (widened to the null's 95 % interval on small sets)")
-    holdout: float = opt(0.3, "fraction of D_f and R kept from the attacker to measure its AUC")
-    calibration: int = opt(2048, "retain samples that re-estimate batch-norm statistics after each epoch")
-    forgotten_acc: float = opt(1.0, "class forgetting: D_f's accuracy (%) at or below which the class counts as forgotten")
+    chance_tol: float = opt(0.03, "band around 0.5 that counts as chance (widened to the null's 95 % interval on small sets)", above=0.0, below=0.5)
+    holdout: float = opt(0.3, "fraction of D_f and R kept from the attacker to measure its AUC", **FRACTION_OPEN)
+    calibration: int = opt(2048, "retain samples that re-estimate batch-norm statistics after each epoch", min=0, max=1_000_000)
+    forgotten_acc: float = opt(1.0, "class forgetting: D_f's accuracy (%) at or below which the class counts as forgotten", min=0.0, max=100.0)
     # the authors' algorithm (dau.variant=authors; docs/method.md has the table of its choices)
     variant: str = opt("dau", "dau (attacker on the audit's statistics, repair phase) or authors (the authors' code: "
-                       "token attacker on logits, labels and finite-difference sensitivity)")
-    steps: int = opt(477, "authors: defender steps, one retain batch each (CIFAR-10's 3 epochs over D_r at batch 256)")
-    class_lr: float = opt(0.02, "authors: defender learning rate in class forgetting until stop_iter (dau.lr otherwise)")
-    stop_iter: int = opt(30, "authors, class forgetting: adversarial steps; after them plain fine-tuning on D_r")
-    stop_lr: float = opt(0.01, "authors, class forgetting: learning rate after stop_iter")
-    sigma: float = opt(1e-3, "authors: std of the input noise of the finite-difference sensitivity")
-    noise_copies: int = opt(10, "authors: m, noisy copies per image in the sensitivity")
+                       "token attacker on logits, labels and finite-difference sensitivity)", choices=("dau", "authors"))
+    steps: int = opt(477, "authors: defender steps, one retain batch each (CIFAR-10's 3 epochs over D_r at batch 256)", min=1, max=10_000_000)
+    class_lr: float = opt(0.02, "authors: defender learning rate in class forgetting until stop_iter (dau.lr otherwise)", **LR)
+    stop_iter: int = opt(30, "authors, class forgetting: adversarial steps; after them plain fine-tuning on D_r", min=0, max=10_000_000)
+    stop_lr: float = opt(0.01, "authors, class forgetting: learning rate after stop_iter", **LR)
+    sigma: float = opt(1e-3, "authors: std of the input noise of the finite-difference sensitivity", above=0.0, max=1.0)
+    noise_copies: int = opt(10, "authors: m, noisy copies per image in the sensitivity", min=1, max=1000)
     attacker_bn: str = opt("train", "authors: the defender's batch norm while the attacker looks (train = batch "
-                           "statistics, as the authors' code; eval = running statistics, no drift)")
+                           "statistics, as the authors' code; eval = running statistics, no drift)", choices=("train", "eval"))
     augment_view: str = opt("class", "authors: augment the forget and validation images the attacker sees: class "
-                            "(only in class forgetting, as the authors' code), always or never")
+                            "(only in class forgetting, as the authors' code), always or never", choices=("class", "always", "never"))
 
 
 @dataclass(frozen=True)
 class DauAuthorsConfig(DauConfig):
     """DAU exactly as the authors' code runs it (Sharma et al. 2024; GitHub rohan1561/Gunlearn)."""
 
-    variant: str = opt("authors", "the authors' algorithm (see the dau section for the alternative)")
-    alpha: float = opt(0.9, "weight of the adversarial term (reversed-label attacker cross-entropy)")
-    beta: float = opt(0.001, "weight of the Barlow Twins term (no projector)")
-    forget_batch: int = opt(256, "forget and validation samples per step (the authors' loaders)")
-    retain_ratio: float = opt(1.0, "retain batch = retain_ratio * forget_batch")
-    attacker_warmup: int = opt(1000, "attacker pre-training steps against the frozen original (cached)")
+    variant: str = opt("authors", "the authors' algorithm (see the dau section for the alternative)", choices=("dau", "authors"))
+    alpha: float = opt(0.9, "weight of the adversarial term (reversed-label attacker cross-entropy)", min=0.0, max=100.0)
+    beta: float = opt(0.001, "weight of the Barlow Twins term (no projector)", min=0.0, max=100.0)
+    forget_batch: int = opt(256, "forget and validation samples per step (the authors' loaders)", min=1, max=1 << 20)
+    retain_ratio: float = opt(1.0, "retain batch = retain_ratio * forget_batch", above=0.0, max=100.0)
+    attacker_warmup: int = opt(1000, "attacker pre-training steps against the frozen original (cached)", min=0, max=1_000_000)
 
 
 @dataclass(frozen=True)
-class RetrainConfig:
+class RetrainConfig(_Checked):
     """Retraining from scratch on D_r with the original training config (the ideal)."""
 
-    epochs: int = opt(0, "0 = the original recipe's epochs")
+    epochs: int = opt(0, "0 = the original recipe's epochs", min=0, max=100_000)
 
 
 @dataclass(frozen=True)
-class FtConfig:
+class FtConfig(_Checked):
     """Fine-tuning on D_r."""
 
-    epochs: int = opt(5, "passes over D_r")
-    lr: float = opt(0.02, "SGD learning rate (cosine-decayed)")
+    epochs: int = opt(5, "passes over D_r", min=1, max=10_000)
+    lr: float = opt(0.02, "SGD learning rate (cosine-decayed)", **LR)
 
 
 @dataclass(frozen=True)
-class GaConfig:
+class GaConfig(_Checked):
     """Gradient ascent on D_f."""
 
-    epochs: int = opt(5, "passes over D_f")
-    lr: float = opt(1e-3, "SGD learning rate")
-    batch_size: int = opt(64, "forget samples per step")
+    epochs: int = opt(5, "passes over D_f", min=1, max=10_000)
+    lr: float = opt(1e-3, "SGD learning rate", **LR)
+    batch_size: int = opt(64, "forget samples per step", min=1, max=1 << 20)
 
 
 @dataclass(frozen=True)
-class RlConfig:
+class RlConfig(_Checked):
     """Random labels on D_f, trained together with D_r."""
 
-    epochs: int = opt(2, "passes over D_f ∪ D_r (D_f with random wrong labels)")
-    lr: float = opt(0.01, "SGD learning rate")
-    batch_size: int = opt(64, "samples per step")
+    epochs: int = opt(2, "passes over D_f ∪ D_r (D_f with random wrong labels)", min=1, max=10_000)
+    lr: float = opt(0.01, "SGD learning rate", **LR)
+    batch_size: int = opt(64, "samples per step", min=1, max=1 << 20)
 
 
 @dataclass(frozen=True)
-class L1Config:
+class L1Config(_Checked):
     """l1-sparse unlearning: fine-tuning on D_r with an l1 penalty decaying linearly to zero."""
 
-    epochs: int = opt(5, "passes over D_r")
-    lr: float = opt(0.02, "SGD learning rate (cosine-decayed)")
-    gamma: float = opt(5e-4, "initial l1 weight")
+    epochs: int = opt(5, "passes over D_r", min=1, max=10_000)
+    lr: float = opt(0.02, "SGD learning rate (cosine-decayed)", **LR)
+    gamma: float = opt(5e-4, "initial l1 weight", min=0.0, max=100.0)
 
 
 @dataclass(frozen=True)
-class SalunConfig:
+class SalunConfig(_Checked):
     """SalUn: random labels restricted to the most salient weights (|grad of the GA loss on D_f|)."""
 
-    epochs: int = opt(2, "passes over D_f ∪ D_r (D_f with random wrong labels)")
-    lr: float = opt(0.01, "SGD learning rate")
-    batch_size: int = opt(64, "samples per step")
-    fraction: float = opt(0.5, "share of weights that may change (the most salient)")
+    epochs: int = opt(2, "passes over D_f ∪ D_r (D_f with random wrong labels)", min=1, max=10_000)
+    lr: float = opt(0.01, "SGD learning rate", **LR)
+    batch_size: int = opt(64, "samples per step", min=1, max=1 << 20)
+    fraction: float = opt(0.5, "share of weights that may change (the most salient)", above=0.0, max=1.0)
 
 
 @dataclass(frozen=True)
-class ScrubConfig:
+class ScrubConfig(_Checked):
     """SCRUB: max-steps on D_f away from the original model, min-steps on D_r close to it."""
 
-    epochs: int = opt(5, "passes over D_r")
-    max_epochs: int = opt(2, "the first epochs that also take max-steps on D_f")
-    lr: float = opt(0.005, "SGD learning rate")
-    batch_size: int = opt(64, "samples per step")
-    temperature: float = opt(4.0, "distillation temperature")
-    kl_weight: float = opt(1.0, "weight of the KL to the original model on D_r")
+    epochs: int = opt(5, "passes over D_r", min=1, max=10_000)
+    max_epochs: int = opt(2, "the first epochs that also take max-steps on D_f", min=0, max=10_000)
+    lr: float = opt(0.005, "SGD learning rate", **LR)
+    batch_size: int = opt(64, "samples per step", min=1, max=1 << 20)
+    temperature: float = opt(4.0, "distillation temperature", above=0.0, max=1000.0)
+    kl_weight: float = opt(1.0, "weight of the KL to the original model on D_r", min=0.0, max=1000.0)
 
 
 SECTIONS: dict[str, type] = {
@@ -205,9 +256,13 @@ def read_recipe(name: str) -> dict[str, dict[str, Any]]:
         else:
             raise DauError(f"unknown recipe '{name}'; choose one of: {', '.join(recipes)} (or give a .toml path)")
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
-        raise DauError(f"recipe {path} is not valid TOML: {e}") from e
+        raise DauError(f"recipe {path} is not valid TOML: {e}") from None
+    except UnicodeDecodeError:
+        raise DauError(f"recipe {path} is not a text file (TOML is UTF-8 text); give a .toml recipe") from None
+    except OSError as e:
+        raise DauError(f"cannot read recipe {path}: {e.strerror}") from None
     for section, values in raw.items():
         if not isinstance(values, dict):
             raise DauError(f"recipe {path}: '{section}' must be a [section]; valid sections: {', '.join(SECTIONS)}")
@@ -227,8 +282,9 @@ def _field(dotted: str, where: str) -> dataclasses.Field:
     return by_name[key]
 
 
-def _coerce(dotted: str, f: dataclasses.Field, value: Any) -> Any:
+def _coerce(dotted: str, f: dataclasses.Field, value: Any, where: str = "") -> Any:
     kind = f.type if isinstance(f.type, type) else {"int": int, "float": float, "bool": bool, "str": str}[f.type]
+    source = f" ({where})" if where else ""
     if isinstance(value, str) and kind is not str:
         text = value.strip().lower()
         try:
@@ -238,11 +294,11 @@ def _coerce(dotted: str, f: dataclasses.Field, value: Any) -> Any:
                 return text in ("true", "1", "yes")
             return kind(value)
         except ValueError:
-            raise DauError(f"'{dotted}' needs a {kind.__name__}, got '{value}'") from None
+            raise DauError(f"'{dotted}' needs a {kind.__name__}, got '{value}'{source}") from None
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise DauError(f"'{dotted}' needs a {kind.__name__}, got {value!r}")
+        raise DauError(f"'{dotted}' needs a {kind.__name__}, got {value!r}{source}")
     return value
 
 
@@ -259,19 +315,24 @@ def parse_sets(items: list[str]) -> dict[str, str]:
 
 
 def resolve(recipe: str | None = None, overrides: dict[str, Any] | None = None,
-            sets: list[str] | None = None, base: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+            sets: list[str] | None = None, base: dict[str, dict[str, Any]] | None = None,
+            uses: Collection[str] | None = None, command: str = "this command") -> dict[str, Any]:
     """Defaults <- base (e.g. a checkpoint's recorded config) <- recipe <- flags <- --set.
 
     Returns {section: frozen dataclass}. `overrides` maps dotted keys to values; None values
-    (flags the user did not give) are ignored.
+    (flags the user did not give) are ignored. Every value is type- and range-checked (`check`)
+    with where it came from. `uses` names the sections the command reads: a flag or `--set` for
+    any other section is refused, since it would be ignored (a recipe may hold more sections).
     """
     layers: list[tuple[str, dict[str, Any]]] = []
     if base:
-        layers.append(("checkpoint", {f"{s}.{k}": v for s, kv in base.items() if s in SECTIONS for k, v in kv.items()}))
+        layers.append(("the checkpoint's recorded config",
+                       {f"{s}.{k}": v for s, kv in base.items() if s in SECTIONS and isinstance(kv, dict)
+                        for k, v in kv.items()}))
     if recipe:
         layers.append((f"recipe {recipe}", {f"{s}.{k}": v for s, kv in read_recipe(recipe).items() for k, v in kv.items()}))
     if overrides:
-        layers.append(("flags", {k: v for k, v in overrides.items() if v is not None}))
+        layers.append(("a flag", {k: v for k, v in overrides.items() if v is not None}))
     if sets:
         layers.append(("--set", parse_sets(sets)))
     values: dict[str, dict[str, Any]] = {s: {} for s in SECTIONS}
@@ -280,11 +341,16 @@ def resolve(recipe: str | None = None, overrides: dict[str, Any] | None = None,
             try:
                 f = _field(dotted, where)
             except DauError:
-                if where == "checkpoint":  # an older checkpoint's key that no longer exists
+                if where.startswith("the checkpoint"):  # an older checkpoint's key that no longer exists
                     continue
                 raise
             section, _, key = dotted.partition(".")
-            values[section][key] = _coerce(dotted, f, value)
+            if uses is not None and section not in uses and where in ("a flag", "--set"):
+                raise DauError(f"{where} {dotted}: {command} does not use [{section}] settings, so it would be "
+                               f"ignored; it uses {', '.join(f'[{u}]' for u in uses) or 'none'}")
+            value = _coerce(dotted, f, value, where)
+            check(dotted, f, value, where)
+            values[section][key] = value
     return {s: SECTIONS[s](**values[s]) for s in SECTIONS}
 
 

@@ -10,7 +10,7 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from dau_cli.cli.common import handle_errors, open_run, out, pct, print_json
+from dau_cli.cli.common import escape, handle_errors, open_run, out, pct, print_json
 from dau_cli.errors import DauError
 
 PLOT_FORMATS = ("png", "pdf", "svg")
@@ -98,7 +98,7 @@ def audit(
                     **({"plot": str(plot)} if plot else {})})
         return
     _print_report(report, checkpoint, reference)
-    out.print(f"run: {run.dir}" + (f"   plot: {plot}" if plot else ""))
+    out.print(escape(f"run: {run.dir}" + (f"   plot: {plot}" if plot else "")))
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -132,11 +132,11 @@ def _describe_forget(f: dict) -> str:
 def _print_report(report: dict, checkpoint: Path, reference: Path | None) -> None:
     ref = report.get("reference")
     class_mode = report["forget"]["mode"] == "class"
-    t = Table(title=f"audit of {checkpoint}: forget set {_describe_forget(report['forget'])}")
+    t = Table(title=f"audit of {escape(str(checkpoint))}: forget set {_describe_forget(report['forget'])}")
     t.add_column("metric (%)")
     t.add_column("model", justify="right")
     if ref:
-        t.add_column(f"reference ({reference.name})", justify="right")
+        t.add_column(escape(f"reference ({reference.name})"), justify="right")
         t.add_column("diff", justify="right")
     rows = [("UA (100 − acc on forget set)", "ua"), ("RA (acc on retain set)", "ra"),
             ("TA (acc on test, remaining classes)" if class_mode else "TA (acc on test)", "ta")]
@@ -179,7 +179,7 @@ def _print_report(report: dict, checkpoint: Path, reference: Path | None) -> Non
               f"({sizes['attack_val']} as attack negatives), test {sizes['test']} ({sizes['ta_test']} for TA and "
               f"MIA); MIA members: first {sizes['mia_members']} of the retain set", style="dim")
     for w in report["warnings"]:
-        out.print(f"[yellow]warning:[/] {w}")
+        out.print(f"[yellow]warning:[/] {escape(w)}")
 
 
 def _signed(x: float | None) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from dau_cli.errors import DauError
 from dau_cli.runs import Run, _jsonable
@@ -36,7 +37,8 @@ EXIT_INTERRUPTED = 130
 
 
 def fail(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    """The one place an error is printed: user text in it (paths, names) is never read as markup."""
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 def handle_errors(fn: Callable) -> Callable:
@@ -82,7 +84,7 @@ class ProgressView:
             info = "  ".join(f"{k.replace('images_per_s', 'img/s')} {event[k]:.3g}" for k in self.KEYS if k in event)
             self.progress.update(self.tasks[event["phase"]], completed=event["step"], info=info)
         elif kind == "log" and event.get("level") in ("warning", "error"):
-            self.progress.console.print(f"[yellow]{event['message']}[/]")
+            self.progress.console.print(f"[yellow]{escape(str(event['message']))}[/]", highlight=False)
 
 
 @contextmanager

@@ -16,6 +16,7 @@ from dau_cli.cli.common import (
     RECIPE_OPTION,
     SET_OPTION,
     UNTIL_CHANCE_OPTION,
+    escape,
     handle_errors,
     open_run,
     out,
@@ -74,7 +75,10 @@ def compare(
         raise DauError(f"checkpoint {checkpoint} does not exist; train one with `dau train -o {checkpoint}`")
     if sparse is not None and not sparse.is_file():
         raise DauError(f"sparse checkpoint {sparse} does not exist; make one with `dau prune {checkpoint}`")
-    config = resolve(recipe, {"dau.until_chance": True if until_chance else None}, sets)
+    if until_chance and "dau" not in method_list:
+        raise DauError("--until-chance applies to DAU only, and --methods leaves it out; add dau or drop it")
+    config = resolve(recipe, {"dau.until_chance": True if until_chance else None}, sets,
+                     uses=sorted({"retrain", *method_list}), command=f"dau compare --methods {','.join(method_list)}")
     mode = next(iter(spec))
     tag = {"classes": f"class{classes}", "random": f"random{random}", "indices": "indices"}[mode].replace(",", "-")
     folder = out_dir or checkpoint.with_name(f"compare-{checkpoint.stem}-{tag}")
@@ -100,7 +104,7 @@ def compare(
     if json_out:
         print_json({"rows": result["rows"], "markdown": str(folder / "compare.md"), "run_dir": str(run.dir)})
         return
-    t = Table(title=title)
+    t = Table(title=escape(title))
     for col in ("method", "UA", "RA", "TA", "MIA-Eff.", "Avg. Gap", "time (s)", "image passes"):
         t.add_column(col, justify="left" if col == "method" else "right")
     for r in result["rows"]:
@@ -108,7 +112,7 @@ def compare(
         t.add_row(r["method"], ms("ua"), ms("ra"), ms("ta"), ms("mia_efficacy"), ms("avg_gap"), ms("wall_time_s"),
                   f"{r['image_passes']['mean']:,.0f}")
     out.print(t)
-    out.print(f"written: {folder / 'compare.md'} and compare.json (cells are reused on the next run)")
+    out.print(f"written: {escape(str(folder / 'compare.md'))} and compare.json (cells are reused on the next run)")
 
 
 @handle_errors
@@ -169,5 +173,5 @@ def demo(
               "Gap: Avg. Gap to retraining, the ideal")
     dau_s, retrain_s = rows["dau"]["wall_time_s"], rows["retrain"]["wall_time_s"]
     out.print(f"DAU took {dau_s:.1f} s and retraining {retrain_s:.1f} s ({dau_s / max(retrain_s, 1e-9):.2f}x the time). "
-              f"Checkpoints: {run.dir}")
-    out.print("Next: dau audit " + str(run.dir / "dau.pt") + " --reference " + str(run.dir / "retrain.pt"))
+              f"Checkpoints: {escape(str(run.dir))}")
+    out.print(escape("Next: dau audit " + str(run.dir / "dau.pt") + " --reference " + str(run.dir / "retrain.pt")))

@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
+from dau_cli.errors import DauError
 from dau_cli.cli.common import (
     CLASSES_OPTION,
     DATA_ROOT_OPTION,
@@ -18,6 +19,7 @@ from dau_cli.cli.common import (
     SET_OPTION,
     UNTIL_CHANCE_OPTION,
     err,
+    escape,
     handle_errors,
     open_run,
     out,
@@ -76,7 +78,10 @@ def forget(
     from dau_cli.engine.unlearn import check_method
 
     check_method(method)
-    config = resolve(recipe, {"dau.until_chance": True if until_chance else None}, sets)
+    if until_chance and method != "dau":
+        raise DauError(f"--until-chance applies to --method dau only, not {method}; drop it")
+    config = resolve(recipe, {"dau.until_chance": True if until_chance else None}, sets, uses=(method,),
+                     command=f"dau forget --method {method}")
     ckpt = load_checkpoint(checkpoint)
     target = check_output(out_path or checkpoint.with_name(f"{checkpoint.stem}-forget-{method}.pt"), [checkpoint], force)
     dev = pick_device(device or original_train_config(ckpt).device)
@@ -104,6 +109,6 @@ def forget(
     t.add_row(f"[bold]{method}[/]", *(pct(summary[k]) for k in ("ua", "ra", "ta", "val_acc", "mia_efficacy")))
     out.print(t)
     out.print(f"unlearning took {summary['wall_time_s']:.2f} s on {summary['device']} "
-              f"({summary['image_passes']:,} image passes); checkpoint: {target}")
+              f"({summary['image_passes']:,} image passes); checkpoint: {escape(str(target))}")
     if fs.mode == "class":
         err.print("TA is on the remaining classes; retraining (--method retrain) is the target for every column.")

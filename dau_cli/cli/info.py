@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from dau_cli.cli.common import handle_errors, out, pct, print_json
+from dau_cli.cli.common import escape, handle_errors, out, pct, print_json
 
 
 @handle_errors
@@ -45,10 +45,10 @@ def info(
     if json_out:
         print_json(report)
         return
-    t = Table(title=str(checkpoint), show_header=False)
+    t = Table(title=escape(str(checkpoint)), show_header=False)
     t.add_row("architecture", f"{report['arch']} {report['arch_args'] or ''}")
     t.add_row("parameters", f"{report['parameters']:,}")
-    t.add_row("dataset", f"{report['dataset']} ({report['num_classes']} classes) from {report['data_root']}")
+    t.add_row("dataset", escape(f"{report['dataset']} ({report['num_classes']} classes) from {report['data_root']}"))
     t.add_row("splits", ", ".join(f"{k} {v}" for k, v in report["splits"].items()))
     t.add_row("sparsity", f"{100 * overall:.1f} % of prunable weights are zero")
     t.add_row("metrics", ", ".join(f"{k} {pct(v) if isinstance(v, float) else v}" for k, v in report["metrics"].items()))
@@ -76,7 +76,7 @@ def runs_ls(json_out: bool = typer.Option(False, "--json", help="Print JSON inst
     if json_out:
         print_json({"runs_dir": str(runs_dir()), "runs": runs})
         return
-    t = Table(title=f"runs in {runs_dir()}")
+    t = Table(title=escape(f"runs in {runs_dir()}"))
     for col in ("run", "command", "status", "started", "duration", "headline"):
         t.add_column(col)
     for r in runs:

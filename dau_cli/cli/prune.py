@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from dau_cli.cli.common import handle_errors, open_run, out, pct, print_json
+from dau_cli.cli.common import escape, handle_errors, open_run, out, pct, print_json
 
 
 def default_output(checkpoint: Path, method: str, sparsity: float) -> Path:
@@ -29,7 +29,7 @@ def prune(
                                          "(default 0.2)."),
     rewind_epoch: Optional[int] = typer.Option(None, help="omp/imp: retrain from the original run's weights after "
                                                "this epoch (0 = its initialisation) instead of the trained weights."),
-    retrain_epochs: Optional[int] = typer.Option(None, min=1, help="Epochs of retraining after pruning "
+    retrain_epochs: Optional[int] = typer.Option(None, help="Epochs of retraining after pruning "
                                                  "(default: the recorded training epochs)."),
     retrain: bool = typer.Option(True, "--retrain/--no-retrain", help="Retrain after pruning with the recorded "
                                  "recipe (omp, synflow may skip it; imp needs it)."),
@@ -64,7 +64,7 @@ def prune(
     ckpt = load_checkpoint(checkpoint)
     pc = PruneConfig(method, sparsity, rounds, rate, rewind_epoch, retrain)
     check_prune(ckpt, pc)
-    config = retrain_config(ckpt, retrain_epochs, device, sets)
+    config = retrain_config(ckpt, retrain_epochs, device, sets, retrain)
     target = check_output(out_path or default_output(checkpoint, method, sparsity), [checkpoint], force)
     dev = pick_device(config["train"].device)
     with open_run("prune", {**as_dict(config), "prune": asdict(pc)}, str(dev)) as run:
@@ -76,7 +76,7 @@ def prune(
     if json_out:
         print_json(result)
         return
-    t = Table(title=f"{checkpoint} -> {target}  ({method})")
+    t = Table(title=escape(f"{checkpoint} -> {target}  ({method})"))
     for col, just in (("layer", "left"), ("weights", "right"), ("sparsity before %", "right"),
                       ("sparsity after %", "right")):
         t.add_column(col, justify=just)
@@ -90,4 +90,4 @@ def prune(
     out.print(f"test accuracy {pct(summary['test_acc_before'])} % -> [bold]{pct(summary['test_acc_after'])} %[/] "
               f"(target sparsity {100 * sparsity:g} %) in {summary['wall_time_s']:.1f} s on {summary['device']}, "
               f"{summary['image_passes']:,} image passes")
-    out.print(f"checkpoint: {target}   run: {run.dir}")
+    out.print(escape(f"checkpoint: {target}   run: {run.dir}"))

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from dau_cli.cli.common import handle_errors, open_run, out, pct, print_json
+from dau_cli.cli.common import escape, handle_errors, open_run, out, pct, print_json
 
 
 @handle_errors
@@ -15,8 +15,8 @@ def train(
     recipe: Optional[str] = typer.Option(None, "--recipe", "-r", help="Preset from `dau recipes ls`, or a .toml path."),
     dataset: Optional[str] = typer.Option(None, help="digits (embedded), cifar10 or cifar100."),
     model: Optional[str] = typer.Option(None, help="cnn, resnet18 or vgg16_bn."),
-    epochs: Optional[int] = typer.Option(None, min=1, help="Passes over the training set."),
-    batch_size: Optional[int] = typer.Option(None, min=1, help="Images per step."),
+    epochs: Optional[int] = typer.Option(None, help="Passes over the training set."),
+    batch_size: Optional[int] = typer.Option(None, help="Images per step."),
     lr: Optional[float] = typer.Option(None, help="Peak learning rate."),
     seed: Optional[int] = typer.Option(None, help="Seed of initialisation, order and augmentation."),
     device: Optional[str] = typer.Option(None, help="auto, cpu or cuda."),
@@ -42,7 +42,7 @@ def train(
     flags = {"data.dataset": dataset, "model.arch": model, "train.epochs": epochs, "train.batch_size": batch_size,
              "train.lr": lr, "train.seed": seed, "train.device": device,
              "data.data_root": str(data_root) if data_root else None, "data.download": download or None}
-    config = resolve(recipe, flags, sets)
+    config = resolve(recipe, flags, sets, uses=("data", "model", "train"), command="dau train")
     from dau_cli.engine.checkpoint import check_output, save_checkpoint
     from dau_cli.engine.train import pick_device, train_checkpoint
 
@@ -59,4 +59,4 @@ def train(
     out.print(f"trained {config['model'].arch} on {config['data'].dataset} in {summary['wall_time_s']:.1f} s "
               f"on {summary['device']}: train {pct(summary['train_acc'])} %, val {pct(summary['val_acc'])} %, "
               f"[bold]test accuracy {pct(summary['test_acc'])} %[/]")
-    out.print(f"checkpoint: {target}   run: {run.dir}")
+    out.print(escape(f"checkpoint: {target}   run: {run.dir}"))

@@ -277,10 +277,12 @@ PRUNERS: dict[str, Pruner] = {"omp": omp, "imp": imp, "synflow": synflow}
 
 
 def retrain_config(ckpt: dict, retrain_epochs: int | None = None, device: str | None = None,
-                   sets: list[str] | None = None) -> dict[str, Any]:
+                   sets: list[str] | None = None, retrain: bool = True) -> dict[str, Any]:
     """The recorded config, with the retraining flags on top ({section: dataclass})."""
+    if not retrain and (retrain_epochs is not None or sets):
+        raise DauError("--retrain-epochs and --set change the retraining, which --no-retrain skips; drop them")
     return resolve(base=recorded_config(ckpt), overrides={"train.epochs": retrain_epochs, "train.device": device},
-                   sets=sets)
+                   sets=sets, uses=("train",), command="dau prune")
 
 
 def check_prune(ckpt: dict, pc: PruneConfig) -> None:

@@ -1,0 +1,28 @@
+"""Group 8: user text (paths and names with square brackets) is printed as it is, never read as markup."""
+
+from __future__ import annotations
+
+from dau_cli.cli.common import ProgressView, err
+
+
+def test_an_error_prints_a_bracketed_path_literally(refused, tmp_path):
+    missing = tmp_path / "[bold]model[/bold].pt"
+    line = refused("info", missing)
+    assert "[bold]model[/bold].pt" in line
+
+
+def test_a_bracketed_recipe_name_is_printed_literally(refused, tmp_path):
+    line = refused("train", "--recipe", "[red]x[/red]", "-o", tmp_path / "m.pt")
+    assert "'[red]x[/red]'" in line
+
+
+def test_a_section_name_in_an_error_is_not_eaten_as_a_style(refused, ckpt, tmp_path):
+    line = refused("forget", ckpt, "--classes", "3", "--method", "ft", "--set", "ga.epochs=1", "-o", tmp_path / "f.pt")
+    assert "[ga]" in line and "[ft]" in line
+
+
+def test_a_logged_warning_with_brackets_is_printed_literally():
+    view = ProgressView()
+    with err.capture() as cap:
+        view({"type": "log", "level": "warning", "message": "file [dim]x[/dim].pt looks odd"})
+    assert "file [dim]x[/dim].pt looks odd" in cap.get()

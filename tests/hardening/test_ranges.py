@@ -1,0 +1,81 @@
+"""Group 1: every setting is range-checked where it is declared, from a flag, a recipe or --set alike."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+
+from dau_cli.config import SECTIONS, resolve
+from dau_cli.errors import DauError
+
+
+def test_every_default_passes_its_own_check_and_every_number_declares_a_range():
+    resolve()  # constructing each section checks every field
+    for name, section in SECTIONS.items():
+        for f in dataclasses.fields(section):
+            if f.type in (int, float, "int", "float"):
+                assert {"min", "above"} & set(f.metadata) and {"max", "below"} & set(f.metadata), f"{name}.{f.name}"
+
+
+@pytest.mark.parametrize("setting, says", [
+    ("train.epochs=0", "train.epochs must be at least 1"),
+    ("train.batch_size=0", "train.batch_size must be at least 1"),
+    ("train.lr=-1", "train.lr must be above 0"),
+    ("train.lr=nan", "train.lr must be above 0"),
+    ("train.lr=inf", "train.lr must be above 0"),
+    ("train.momentum=1.5", "train.momentum must be at least 0 and below 1"),
+    ("train.seed=-1", "train.seed must be at least 0"),
+    ("model.width=0", "model.width must be at least 1"),
+    ("model.arch=mlp", "model.arch must be one of cnn, resnet18, vgg16_bn"),
+    ("train.device=tpu", "train.device must be one of auto, cpu, cuda"),
+    ("train.schedule=linear", "train.schedule must be one of onecycle, cosine"),
+    ("data.dataset=mnist", "data.dataset must be one of digits, cifar10, cifar100"),
+])
+def test_train_refuses_out_of_range_settings(refused, tmp_path, setting, says):
+    refused("train", "--set", setting, "-o", tmp_path / "m.pt", says=[says, "(from --set)"])
+
+
+@pytest.mark.parametrize("flag, value, key", [("--epochs", "0", "train.epochs"), ("--batch-size", "0", "train.batch_size"),
+                                              ("--lr", "-1", "train.lr"), ("--model", "mlp", "model.arch")])
+def test_a_flag_and_set_are_checked_alike(refused, tmp_path, flag, value, key):
+    by_flag = refused("train", flag, value, "-o", tmp_path / "m.pt")
+    by_set = refused("train", "--set", f"{key}={value}", "-o", tmp_path / "m.pt")
+    assert by_flag.replace("(from a flag)", "") == by_set.replace("(from --set)", "")
+
+
+@pytest.mark.parametrize("method, setting, says", [
+    ("dau", "dau.epochs=-1", "dau.epochs must be at least 1"),
+    ("dau", "dau.epochs=0", "dau.epochs must be at least 1"),
+    ("dau", "dau.holdout=2", "dau.holdout must be above 0 and below 1"),
+    ("dau", "dau.holdout=0", "dau.holdout must be above 0 and below 1"),
+    ("dau", "dau.chance_tol=0.7", "dau.chance_tol must be above 0 and below 0.5"),
+    ("dau", "dau.adv_loss=hinge", "dau.adv_loss must be one of nonsaturating, minimax"),
+    ("ft", "ft.epochs=-3", "ft.epochs must be at least 1"),
+    ("ga", "ga.batch_size=0", "ga.batch_size must be at least 1"),
+    ("salun", "salun.fraction=0", "salun.fraction must be above 0"),
+    ("scrub", "scrub.temperature=0", "scrub.temperature must be above 0"),
+    ("retrain", "retrain.epochs=-1", "retrain.epochs must be at least 0"),
+])
+def test_forget_refuses_out_of_range_method_settings(refused, ckpt, tmp_path, method, setting, says):
+    refused("forget", ckpt, "--classes", "3", "--method", method, "--set", setting, "-o", tmp_path / "f.pt",
+            inputs=[ckpt], says=[says])
+
+
+def test_a_recipe_value_is_checked_and_named_with_its_recipe(refused, tmp_path):
+    recipe = tmp_path / "bad.toml"
+    recipe.write_text("[train]\nepochs = 0\n")
+    refused("train", "--recipe", recipe, "-o", tmp_path / "m.pt", inputs=[recipe],
+            says=["train.epochs must be at least 1", f"recipe {recipe}"])
+
+
+def test_a_checkpoints_recorded_config_is_checked_too():
+    with pytest.raises(DauError, match="train.epochs must be at least 1.*recorded config"):
+        resolve(base={"train": {"epochs": -2}})
+
+
+def test_the_engine_cannot_build_an_out_of_range_section():
+    with pytest.raises(DauError, match="dau.epochs must be at least 1"):
+        SECTIONS["dau"](epochs=0)
+    assert math.isclose(SECTIONS["dau"](holdout=0.5).holdout, 0.5)

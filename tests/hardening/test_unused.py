@@ -1,0 +1,39 @@
+"""Group 2: a setting the command does not use is refused, not silently ignored."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.mark.parametrize("method, setting, section", [
+    ("retrain", "train.lr=1e6", "[train]"),
+    ("ft", "dau.alpha=0.5", "[dau]"),
+    ("dau", "ga.lr=0.1", "[ga]"),
+    ("ga", "data.dataset=cifar10", "[data]"),
+])
+def test_forget_refuses_settings_of_other_sections(refused, ckpt, tmp_path, method, setting, section):
+    refused("forget", ckpt, "--classes", "3", "--method", method, "--set", setting, "-o", tmp_path / "f.pt",
+            inputs=[ckpt], says=[f"--set {setting.split('=')[0]}", f"does not use {section} settings",
+                                 f"--method {method}"])
+
+
+def test_until_chance_is_refused_for_a_method_that_does_not_read_it(refused, ckpt, tmp_path):
+    refused("forget", ckpt, "--classes", "3", "--method", "ft", "--until-chance", "-o", tmp_path / "f.pt",
+            inputs=[ckpt], says=["--until-chance applies to --method dau only"])
+
+
+def test_train_refuses_method_settings(refused, tmp_path):
+    refused("train", "--set", "dau.epochs=3", "-o", tmp_path / "m.pt", says=["does not use [dau] settings"])
+
+
+def test_compare_refuses_settings_of_methods_it_does_not_run(refused, ckpt, tmp_path):
+    refused("compare", ckpt, "--classes", "3", "--methods", "ft", "--set", "ga.lr=0.1", "-o", tmp_path / "cmp",
+            inputs=[ckpt], says=["does not use [ga] settings"])
+    refused("compare", ckpt, "--classes", "3", "--methods", "ft", "--until-chance", "-o", tmp_path / "cmp",
+            inputs=[ckpt], says=["--until-chance applies to DAU only"])
+
+
+@pytest.mark.parametrize("extra", [("--set", "train.lr=0.1"), ("--retrain-epochs", "2")])
+def test_prune_without_retraining_refuses_retraining_settings(refused, ckpt, tmp_path, extra):
+    refused("prune", ckpt, "-s", "0.5", "--no-retrain", *extra, "-o", tmp_path / "p.pt", inputs=[ckpt],
+            says=["which --no-retrain skips"])
