@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Optional
+
 import typer
 
+from dau_cli.cli import common
+from dau_cli.cli.audit import audit
 from dau_cli.cli.compare import compare, demo
 from dau_cli.cli.forget import forget
-from dau_cli.cli.audit import audit
-from dau_cli.cli.info import info, recipes_app, runs_app
+from dau_cli.cli.info import info, methods, recipes_app, runs_app
 from dau_cli.cli.prune import prune
 from dau_cli.cli.train import train
 from dau_cli.cli.tui import tui
@@ -16,21 +19,50 @@ app = typer.Typer(
     name="dau",
     help="Make trained image classifiers forget: train, prune, unlearn (Discriminative Adversarial "
     "Unlearning), and audit with membership-inference attacks.",
+    cls=common.OneLineErrors,
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
+    # click's plain help: paragraphs reflow to the terminal's width, and stay readable at 80 columns
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from dau_cli import __version__
+
+        typer.echo(f"dau {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Optional[bool] = typer.Option(None, "--version", "-V", callback=_version, is_eager=True,
+                                           help="Print dau's version and exit."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or notes on stderr: results and "
+                               "errors only."),
+) -> None:
+    """Make trained image classifiers forget: train, prune, unlearn (Discriminative Adversarial Unlearning), and
+    audit with membership-inference attacks.
+
+    Start with `dau demo`; every command takes -h.
+    """
+    common.QUIET = quiet
+
+
 app.command("train")(train)
 app.command("forget")(forget)
 app.command("compare")(compare)
 app.command("demo")(demo)
-app.command("info")(info)
 app.command("audit")(audit)
 app.command("prune")(prune)
+app.command("info")(info)
+app.command("methods")(methods)
 app.command("tui")(tui)
 app.add_typer(runs_app, name="runs")
 app.add_typer(recipes_app, name="recipes")
 
 
 def main() -> None:
-    app()
+    app(prog_name="dau")

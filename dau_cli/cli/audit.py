@@ -36,19 +36,30 @@ def audit(
     attacks with ROC, AUC and TPR at low FPR. The forget set comes from the checkpoint's lineage
     (a `dau forget` output) or from --classes / --random / --indices.
 
+    \b
     Examples:
-
-      dau audit forgot-3.pt                                  # the forget set recorded by dau forget
-
-      dau audit digits-cnn.pt --classes 3                    # the original model, as a baseline
-
-      dau audit forgot.pt --reference retrained.pt --plot roc.png
-
+      dau audit digits-cnn-forget-dau-class3.pt     # the forget set it records
+      dau audit digits-cnn.pt --classes 3           # the original, as a baseline
+      dau audit digits-cnn-forget-dau-class3.pt --reference digits-cnn-forget-retrain-class3.pt --plot roc.png
       dau audit digits-cnn.pt --random 0.1 --seed 1 --json
     """
+    # Cheap checks first: a mistake is reported before torch is imported.
+    from dau_cli.files import check_checkpoint, check_input, check_output
+
+    check_checkpoint(checkpoint)
+    if reference is not None:
+        check_checkpoint(reference, f"make the model retrained without the forget set with `dau forget {checkpoint} "
+                         f"--method retrain ...` (the same forget set) and pass its output")
+    if indices is not None:
+        check_input(indices, "write the positions one per line, or export them with `dau info CKPT --indices FILE`")
+    if plot is not None:
+        check_output(plot, [p for p in (checkpoint, reference) if p], force=True)  # never an input
+        if plot.suffix.lstrip(".").lower() not in PLOT_FORMATS:
+            raise DauError(f"--plot {plot}: give a file ending in .{', .'.join(PLOT_FORMATS)}, e.g. --plot roc.png")
+
     from dau_cli.engine.audit import (audit as run_audit, check_reference, compare_reports,
                                       forget_set_for_audit, recorded_forget)
-    from dau_cli.engine.checkpoint import check_output, load_checkpoint, restore
+    from dau_cli.engine.checkpoint import load_checkpoint, restore
     from dau_cli.engine.train import pick_device
 
     ckpt = load_checkpoint(checkpoint)
@@ -56,10 +67,6 @@ def audit(
     if reference is not None:
         ref_ckpt = load_checkpoint(reference)
         check_reference(ckpt, ref_ckpt, reference)
-    if plot is not None:
-        check_output(plot, [p for p in (checkpoint, reference) if p], force=True)  # never an input
-        if plot.suffix.lstrip(".").lower() not in PLOT_FORMATS:
-            raise DauError(f"--plot {plot}: give a file ending in .{', .'.join(PLOT_FORMATS)}, e.g. --plot roc.png")
     dev = pick_device(device)
     model, data = restore(ckpt, dev, str(data_root) if data_root else None)
     flags_given = any(v is not None for v in (classes, random, indices))

@@ -11,13 +11,17 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer._click.exceptions import ClickException, UsageError  # typer vendors click since 0.2x
+from typer.core import TyperGroup
 
 from dau_cli.errors import DauError
+from dau_cli.methods import METHODS
 from dau_cli.runs import Run, _jsonable
 
 out = Console(soft_wrap=True)  # results (tables, or JSON with --json)
@@ -31,6 +35,46 @@ RECIPE_OPTION = typer.Option(None, "--recipe", "-r", help="Preset whose method s
 SET_OPTION = typer.Option([], "--set", help="Override a method setting, e.g. --set dau.alpha=0.5.")
 UNTIL_CHANCE_OPTION = typer.Option(False, "--until-chance", help="DAU: stop once the attacker is at chance.")
 DATA_ROOT_OPTION = typer.Option(None, help="Where the dataset lives, if it moved.")
+MethodName = Literal[tuple(METHODS)]  # `--method` is a choice of these names
+METHOD_OPTION = typer.Option("dau", "--method", "-m", help="The unlearning method; `dau methods` says what each does.")
+
+QUIET = False  # set by `dau --quiet`: no progress and no notes on stderr
+
+
+def note(message: str, **kwargs: Any) -> None:
+    """A remark on stderr for a person (never a result), left out with --quiet."""
+    if not QUIET:
+        err.print(message, **kwargs)
+
+
+def forget_tag(classes: str | None, random: float | None, indices: Path | None, seed: int) -> str:
+    """What a forget set is, in a file name: class3, class3-5, random0.1-seed0, indices-NAME."""
+    if classes is not None:
+        return "class" + "-".join(c.strip() for c in classes.split(",") if c.strip())
+    if random is not None:
+        return f"random{random:g}-seed{seed}"
+    if indices is not None:
+        return f"indices-{indices.stem}"
+    return "forget"
+
+
+def check_forget_flags(classes: str | None, random: float | None, indices: Path | None) -> None:
+    """The forget-set flags make sense on their own (torch-free; the checkpoint checks the rest)."""
+    given = [name for name, v in (("--classes", classes), ("--random", random), ("--indices", indices)) if v is not None]
+    if len(given) != 1:
+        raise DauError("choose the forget set with exactly one of --classes LIST, --random FRAC or --indices FILE"
+                       + (f" (got {' and '.join(given)})" if given else ""))
+    if random is not None and not 0 < random < 1:
+        raise DauError(f"--random takes a fraction strictly between 0 and 1, got {random}")
+    if indices is not None:
+        from dau_cli.files import check_input
+
+        check_input(indices, "write the positions one per line, or export them with `dau info CKPT --indices FILE`")
+
+
+def forget_output(checkpoint: Path, method: str, tag: str) -> Path:
+    """Beside the input, named for what was done: digits-cnn-forget-dau-class3.pt."""
+    return checkpoint.with_name(f"{checkpoint.stem}-forget-{method}-{tag}.pt")
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -39,6 +83,28 @@ EXIT_INTERRUPTED = 130
 def fail(message: str) -> None:
     """The one place an error is printed: user text in it (paths, names) is never read as markup."""
     err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
+class OneLineErrors(TyperGroup):
+    """The `dau` group: click's usage errors (a bad choice, a missing argument) become the project's
+    one line too, `error: ...; see `dau forget -h``, with click's exit code 2."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # noqa: ANN001
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except UsageError as e:
+            hint = f"; see `{e.ctx.command_path} -h`" if e.ctx is not None else ""
+            fail(e.format_message().replace("Value error, ", "").rstrip(".") + hint)
+            sys.exit(e.exit_code)
+        except ClickException as e:
+            e.show()
+            sys.exit(e.exit_code)
+        except typer.Abort:
+            err.print("aborted")
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
 
 
 def handle_errors(fn: Callable) -> Callable:
@@ -91,7 +157,7 @@ class ProgressView:
 def open_run(command: str, config: dict, device: str = "cpu", progress: bool = True) -> Iterator[Run]:
     """A run directory for the duration of a command; its status says how the command ended."""
     run = Run(command, sys.argv, config, device)
-    view = ProgressView() if progress else None
+    view = ProgressView() if progress and not QUIET else None
     if view:
         run.listeners.append(view)
         view.progress.start()

@@ -17,6 +17,7 @@ from dau_cli.cli.common import (
     SET_OPTION,
     UNTIL_CHANCE_OPTION,
     escape,
+    check_forget_flags,
     handle_errors,
     open_run,
     out,
@@ -24,7 +25,9 @@ from dau_cli.cli.common import (
     print_json,
 )
 
-ALL_METHODS = "dau,retrain,ft,ga,rl,l1,salun,scrub"
+from dau_cli.methods import METHODS
+
+ALL_METHODS = ",".join(METHODS)
 
 
 @handle_errors
@@ -50,35 +53,37 @@ def compare(
     retraining randomness. Finished cells are kept in the output folder and reused, so an
     interrupted comparison resumes. The row `original` is the untouched model.
 
+    \b
     Examples:
-
       dau compare digits-cnn.pt --classes 3 --seeds 3
-
       dau compare digits-cnn.pt --random 0.1 --methods dau,ft,l1 --until-chance
-
       dau compare digits-cnn.pt --classes 3 --sparse digits-cnn-omp90.pt
     """
     from dau_cli.config import resolve
-    from dau_cli.engine.compare import compare as run_compare
-    from dau_cli.engine.compare import markdown, parse_seeds
-    from dau_cli.engine.train import pick_device
     from dau_cli.errors import DauError
+    from dau_cli.files import check_checkpoint
 
-    seed_list = parse_seeds(seeds)
     method_list = [m.strip() for m in methods.split(",") if m.strip()]
     if not method_list:
         raise DauError(f"--methods is empty; e.g. --methods {ALL_METHODS}")
+    unknown = [m for m in method_list if m not in METHODS]
+    if unknown:
+        raise DauError(f"--methods: unknown method '{unknown[0]}'; choose from {','.join(METHODS)} (`dau methods`)")
+    check_forget_flags(classes, random, indices)
     spec = {k: v for k, v in (("classes", classes), ("random", random), ("indices", str(indices) if indices else None)) if v is not None}
-    if len(spec) != 1:
-        raise DauError("choose the forget set with exactly one of --classes LIST, --random FRAC or --indices FILE")
-    if not checkpoint.is_file():
-        raise DauError(f"checkpoint {checkpoint} does not exist; train one with `dau train -o {checkpoint}`")
-    if sparse is not None and not sparse.is_file():
-        raise DauError(f"sparse checkpoint {sparse} does not exist; make one with `dau prune {checkpoint}`")
+    check_checkpoint(checkpoint)
+    if sparse is not None:
+        check_checkpoint(sparse, f"make one with `dau prune {checkpoint} --sparsity 0.9`")
     if until_chance and "dau" not in method_list:
         raise DauError("--until-chance applies to DAU only, and --methods leaves it out; add dau or drop it")
     config = resolve(recipe, {"dau.until_chance": True if until_chance else None}, sets,
                      uses=sorted({"retrain", *method_list}), command=f"dau compare --methods {','.join(method_list)}")
+
+    from dau_cli.engine.compare import compare as run_compare  # torch, once the cheap checks passed
+    from dau_cli.engine.compare import markdown, parse_seeds
+    from dau_cli.engine.train import pick_device
+
+    seed_list = parse_seeds(seeds)
     mode = next(iter(spec))
     tag = {"classes": f"class{classes}", "random": f"random{random}", "indices": "indices"}[mode].replace(",", "-")
     folder = out_dir or checkpoint.with_name(f"compare-{checkpoint.stem}-{tag}")

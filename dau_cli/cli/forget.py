@@ -14,21 +14,23 @@ from dau_cli.cli.common import (
     CLASSES_OPTION,
     DATA_ROOT_OPTION,
     INDICES_OPTION,
+    METHOD_OPTION,
+    MethodName,
     RANDOM_OPTION,
     RECIPE_OPTION,
     SET_OPTION,
     UNTIL_CHANCE_OPTION,
-    err,
     escape,
+    check_forget_flags,
+    forget_output,
+    forget_tag,
     handle_errors,
+    note,
     open_run,
     out,
     pct,
     print_json,
 )
-
-METHOD_HELP = "dau (default), retrain, ft, ga, rl, l1, salun or scrub."
-
 
 @handle_errors
 def forget(
@@ -36,14 +38,15 @@ def forget(
     classes: Optional[str] = CLASSES_OPTION,
     random: Optional[float] = RANDOM_OPTION,
     indices: Optional[Path] = INDICES_OPTION,
-    method: str = typer.Option("dau", "--method", "-m", help=METHOD_HELP),
+    method: MethodName = METHOD_OPTION,
     recipe: Optional[str] = RECIPE_OPTION,
     sets: list[str] = SET_OPTION,
     until_chance: bool = UNTIL_CHANCE_OPTION,
     seed: int = typer.Option(0, help="Seed of the forget-set draw (--random) and of the method."),
     device: Optional[str] = typer.Option(None, help="auto, cpu or cuda (default: the checkpoint's recipe)."),
     data_root: Optional[Path] = DATA_ROOT_OPTION,
-    out_path: Optional[Path] = typer.Option(None, "-o", "--out", help="Output (default <ckpt>-forget-<method>.pt)."),
+    out_path: Optional[Path] = typer.Option(None, "-o", "--out", help="Output (default beside the input, named for what was done: "
+                                            "digits-cnn-forget-dau-class3.pt)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
     tui: bool = typer.Option(False, "--tui", help="Run the job in the background and watch it in the dashboard."),
@@ -53,37 +56,39 @@ def forget(
     Writes a new checkpoint (the input is never touched) and prints UA, RA, TA and
     MIA-Efficacy of the original and the unlearned model, and the time taken.
 
+    \b
     Examples:
-
-      dau forget digits-cnn.pt --classes 3
-
+      dau forget digits-cnn.pt --classes 3     # -> digits-cnn-forget-dau-class3.pt
       dau forget digits-cnn.pt --random 0.1 --until-chance
-
-      dau forget digits-cnn.pt --classes 3 --method salun --set salun.fraction=0.3
-
+      dau forget digits-cnn.pt --classes 3 --method retrain    # the reference
+      dau forget digits-cnn.pt -c 3 -m salun --set salun.fraction=0.3
       dau forget digits-cnn.pt --classes 3 --tui
     """
+    # Cheap checks first: a mistake is reported before torch is imported (well under a second).
+    from dau_cli.config import as_dict, resolve
+    from dau_cli.files import check_checkpoint, check_output
+
+    check_forget_flags(classes, random, indices)
+    if until_chance and method != "dau":
+        raise DauError(f"--until-chance applies to --method dau only, not {method}; drop it")
+    config = resolve(recipe, {"dau.until_chance": True if until_chance else None}, sets, uses=(method,),
+                     command=f"dau forget --method {method}")
+    check_checkpoint(checkpoint)
+    target = check_output(out_path or forget_output(checkpoint, method, forget_tag(classes, random, indices, seed)),
+                          [checkpoint], force)
     if tui:
         from dau_cli.cli.tui import dashboard
 
         argv = [a for a in sys.argv[1:] if a != "--tui"]
         raise typer.Exit(dashboard("launch").follow_child(argv))
 
-    from dau_cli.config import as_dict, resolve
     from dau_cli.engine.audit import audit
-    from dau_cli.engine.checkpoint import check_output, load_checkpoint, restore, save_checkpoint
+    from dau_cli.engine.checkpoint import load_checkpoint, restore, save_checkpoint
     from dau_cli.engine.forget import forget_checkpoint, original_train_config
     from dau_cli.engine.forget_sets import select_forget_set
     from dau_cli.engine.train import pick_device
-    from dau_cli.engine.unlearn import check_method
 
-    check_method(method)
-    if until_chance and method != "dau":
-        raise DauError(f"--until-chance applies to --method dau only, not {method}; drop it")
-    config = resolve(recipe, {"dau.until_chance": True if until_chance else None}, sets, uses=(method,),
-                     command=f"dau forget --method {method}")
     ckpt = load_checkpoint(checkpoint)
-    target = check_output(out_path or checkpoint.with_name(f"{checkpoint.stem}-forget-{method}.pt"), [checkpoint], force)
     dev = pick_device(device or original_train_config(ckpt).device)
     model, data = restore(ckpt, dev, str(data_root) if data_root else None)
     fs = select_forget_set(data.labels, data.splits["train"], classes=classes, random=random, indices=indices,
@@ -111,4 +116,4 @@ def forget(
     out.print(f"unlearning took {summary['wall_time_s']:.2f} s on {summary['device']} "
               f"({summary['image_passes']:,} image passes); checkpoint: {escape(str(target))}")
     if fs.mode == "class":
-        err.print("TA is on the remaining classes; retraining (--method retrain) is the target for every column.")
+        note("TA is on the remaining classes; retraining (--method retrain) is the target for every column.")

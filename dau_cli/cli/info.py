@@ -20,6 +20,9 @@ def info(
 
     Example:  dau info digits-cnn.pt --json
     """
+    from dau_cli.files import check_checkpoint
+
+    check_checkpoint(checkpoint)  # before torch is imported
     from dau_cli.engine.checkpoint import load_checkpoint, sparsity
 
     ckpt = load_checkpoint(checkpoint)
@@ -93,27 +96,42 @@ recipes_app = typer.Typer(help="Named presets (recipes/*.toml).", no_args_is_hel
 
 @recipes_app.command("ls")
 @handle_errors
-def recipes_ls() -> None:
+def recipes_ls(json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
     """List the presets.  Example:  dau recipes ls"""
     from dau_cli.config import list_recipes
 
+    found = {name: (path, _first_comment(path)) for name, path in list_recipes().items()}
+    if json_out:
+        print_json({"recipes": [{"name": n, "path": str(p), "description": d} for n, (p, d) in found.items()]})
+        return
     t = Table()
-    t.add_column("recipe")
+    t.add_column("recipe", no_wrap=True)
     t.add_column("what it is")
-    for name, path in list_recipes().items():
-        first = next((ln.lstrip("# ").strip() for ln in path.read_text().splitlines() if ln.startswith("#")), "")
-        t.add_row(name, first)
+    for name, (_, what) in found.items():
+        t.add_row(name, what)
     out.print(t)
+
+
+def _first_comment(path: Path) -> str:
+    return next((ln.lstrip("# ").strip() for ln in path.read_text().splitlines() if ln.startswith("#")), "")
 
 
 @recipes_app.command("show")
 @handle_errors
-def recipes_show(name: str = typer.Argument(..., help="A name from `dau recipes ls`.")) -> None:
+def recipes_show(
+    name: str = typer.Argument(..., help="A name from `dau recipes ls`."),
+    json_out: bool = typer.Option(False, "--json", help="Print the preset's values and every key as JSON."),
+) -> None:
     """Print a preset and every key it can set.  Example:  dau recipes show digits-cnn"""
     from dau_cli.config import SECTIONS, describe_section, list_recipes, read_recipe
 
     values = read_recipe(name)
     path = list_recipes().get(name, Path(name))
+    if json_out:
+        keys = [{"key": key, "value": values.get(section, {}).get(key.split(".", 1)[1], default), "default": default,
+                 "meaning": help_text} for section in SECTIONS for key, default, help_text in describe_section(section)]
+        print_json({"name": name, "path": str(path), "recipe": values, "keys": keys})
+        return
     out.print(path.read_text(), highlight=False, markup=False)
     t = Table(title="every key (recipe value, else default)")
     for col in ("key", "value", "meaning"):
@@ -123,3 +141,16 @@ def recipes_show(name: str = typer.Argument(..., help="A name from `dau recipes 
             v = values.get(section, {}).get(key.split(".", 1)[1], default)
             t.add_row(key, repr(v), help_text)
     out.print(t)
+
+
+@handle_errors
+def methods(json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
+    """The unlearning methods that --method takes, one line each.  Example:  dau methods"""
+    from dau_cli.methods import METHODS
+
+    if json_out:
+        print_json({"methods": [{"name": k, "description": v} for k, v in METHODS.items()]})
+        return
+    width = max(map(len, METHODS))
+    for name, what in METHODS.items():
+        out.print(f"{name:<{width}}  {what}", highlight=False)

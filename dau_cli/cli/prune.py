@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 import typer
 from rich.table import Table
@@ -19,7 +19,8 @@ def default_output(checkpoint: Path, method: str, sparsity: float) -> Path:
 @handle_errors
 def prune(
     checkpoint: Path = typer.Argument(..., help="A checkpoint written by `dau train` (or an earlier prune)."),
-    method: str = typer.Option("omp", "--method", "-m", help="omp (one-shot magnitude), imp (iterative magnitude) "
+    method: Literal["omp", "imp", "synflow"] = typer.Option("omp", "--method", "-m",
+                               help="omp (one-shot magnitude), imp (iterative magnitude) "
                                "or synflow (data-free, at initialisation)."),
     sparsity: float = typer.Option(..., "--sparsity", "-s", help="Fraction of conv and linear weights set to zero, "
                                    "in [0, 1), e.g. 0.9."),
@@ -46,18 +47,21 @@ def prune(
     Masks are stored in the checkpoint and re-applied after every optimiser step of every later
     command. Retraining uses the training recipe recorded in the checkpoint.
 
+    \b
     Examples:
-
-      dau prune digits-cnn.pt --method omp --sparsity 0.9          # -> digits-cnn-omp90.pt
-
+      dau prune digits-cnn.pt --method omp --sparsity 0.9     # -> digits-cnn-omp90.pt
       dau prune digits-cnn.pt -m imp -s 0.9 --rate 0.2 --rewind-epoch 2
-
       dau prune digits-cnn.pt -m synflow -s 0.95 -o sparse.pt --json
     """
     from dataclasses import asdict
 
+    from dau_cli.files import check_checkpoint, check_output
+
+    check_checkpoint(checkpoint)  # cheap checks before torch is imported
+    target = check_output(out_path or default_output(checkpoint, method, sparsity), [checkpoint], force)
+
     from dau_cli.config import as_dict
-    from dau_cli.engine.checkpoint import check_output, load_checkpoint, save_checkpoint
+    from dau_cli.engine.checkpoint import load_checkpoint, save_checkpoint
     from dau_cli.engine.prune import PruneConfig, check_prune, prune_checkpoint, retrain_config
     from dau_cli.engine.train import pick_device
 
@@ -65,7 +69,6 @@ def prune(
     pc = PruneConfig(method, sparsity, rounds, rate, rewind_epoch, retrain)
     check_prune(ckpt, pc)
     config = retrain_config(ckpt, retrain_epochs, device, sets, retrain)
-    target = check_output(out_path or default_output(checkpoint, method, sparsity), [checkpoint], force)
     dev = pick_device(config["train"].device)
     with open_run("prune", {**as_dict(config), "prune": asdict(pc)}, str(dev)) as run:
         pruned, summary = prune_checkpoint(ckpt, pc, config, run, data_root=str(data_root) if data_root else None)

@@ -29,12 +29,10 @@ def train(
 ) -> None:
     """Train a classifier and write a checkpoint that prune, forget and audit can use.
 
+    \b
     Examples:
-
-      dau train                                 # digits + cnn, the embedded default
-
+      dau train                       # digits + cnn, the embedded default
       dau train --recipe cifar10-resnet18 --download
-
       dau train --epochs 10 --set train.lr=0.1 -o digits.pt
     """
     from dau_cli.config import as_dict, resolve
@@ -43,10 +41,12 @@ def train(
              "train.lr": lr, "train.seed": seed, "train.device": device,
              "data.data_root": str(data_root) if data_root else None, "data.download": download or None}
     config = resolve(recipe, flags, sets, uses=("data", "model", "train"), command="dau train")
-    from dau_cli.engine.checkpoint import check_output, save_checkpoint
-    from dau_cli.engine.train import pick_device, train_checkpoint
+    from dau_cli.files import check_output
 
     target = check_output(out_path or Path(f"{config['data'].dataset}-{config['model'].arch}.pt"), [], force)
+    from dau_cli.engine.checkpoint import save_checkpoint
+    from dau_cli.engine.train import pick_device, train_checkpoint
+
     dev = pick_device(config["train"].device)
     with open_run("train", as_dict(config), str(dev)) as run:
         ckpt, summary = train_checkpoint(config, run)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import platform
+from importlib import metadata
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import torch
 
 from dau_cli.errors import DauError
+from dau_cli.files import check_checkpoint, check_output  # noqa: F401  (check_output: the engine's callers)
 
 FORMAT = "dau-checkpoint"
 VERSION = 1
@@ -24,14 +26,16 @@ REQUIRED = ("format", "version", "arch", "arch_args", "num_classes", "state_dict
 
 
 def versions() -> dict[str, str]:
-    import sklearn
-    import torchvision
-
+    """Library versions for the lineage, from the installed metadata (nothing is imported for them)."""
     import dau_cli
 
-    # str(): torch.__version__ is a TorchVersion, which weights_only loading refuses as a foreign class.
-    return {"dau": dau_cli.__version__, "torch": str(torch.__version__), "torchvision": str(torchvision.__version__),
-            "sklearn": str(sklearn.__version__), "python": platform.python_version()}
+    found = {"dau": dau_cli.__version__}
+    for name, dist in (("torch", "torch"), ("torchvision", "torchvision"), ("sklearn", "scikit-learn")):
+        try:
+            found[name] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            found[name] = "unknown"
+    return {**found, "python": platform.python_version()}
 
 
 def lineage_entry(op: str, config: dict, wall_time_s: float, image_passes: int, device: str, **extra) -> dict:
@@ -41,9 +45,7 @@ def lineage_entry(op: str, config: dict, wall_time_s: float, image_passes: int, 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read and validate a checkpoint; every failure is one DauError line."""
-    path = Path(path)
-    if not path.is_file():
-        raise DauError(f"checkpoint {path} does not exist; train one with `dau train -o {path}`")
+    path = check_checkpoint(path)
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated zip, foreign pickle, refused global: all the same to a user
@@ -59,19 +61,6 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     if ckpt["version"] > VERSION:
         raise DauError(f"{path} has checkpoint version {ckpt['version']}; this dau reads up to {VERSION}, upgrade dau")
     return ckpt
-
-
-def check_output(out: str | Path, inputs: list[str | Path], force: bool) -> Path:
-    """Refuse to overwrite an input ever, or an existing file without --force."""
-    out = Path(out)
-    for i in inputs:
-        if out.resolve() == Path(i).resolve():
-            raise DauError(f"refusing to overwrite the input {i}; choose another -o/--out")
-    if out.exists() and not force:
-        raise DauError(f"{out} already exists; pass --force to replace it, or choose another -o/--out")
-    if not out.parent.exists():
-        raise DauError(f"the folder {out.parent} does not exist; create it or choose another -o/--out")
-    return out
 
 
 def save_checkpoint(ckpt: dict[str, Any], path: str | Path) -> Path:
