@@ -8,7 +8,7 @@ from __future__ import annotations
 
 METHODS: dict[str, str] = {  # each line fits 80 columns after the name
     "dau": "an attacker tells D_f from unseen data; the model learns to fool it",
-    "dau-authors": "DAU as the authors' code does it: a token attacker on logits and labels",
+    "dau-authors": "DAU as in the authors' code: a token attacker on logits and labels",
     "retrain": "train afresh on the retain set: the ideal reference, the slowest",
     "ft": "fine-tune on the retain set, cosine-decayed learning rate",
     "ga": "gradient ascent on the forget set's cross-entropy",
