@@ -6,6 +6,7 @@ Torch-free on purpose: the CLI writes runs and the dashboard reads them with thi
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 import socket
@@ -14,8 +15,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from dau_cli.errors import DauError
+from dau_cli.files import clean_stale, jsonable, pid_alive, probe, write_json
+
 SCHEMA = 1
 STATUSES = ("running", "completed", "failed", "interrupted")
+#: What a reader may show besides STATUSES: `lost` (recorded running, but its process on this host
+#: is gone: SIGKILL, a crash, a full disk) and `damaged` (run.json unreadable or malformed).
+SHOWN_STATUSES = (*STATUSES, "lost", "damaged")
 
 Listener = Callable[[dict[str, Any]], None]
 
@@ -34,22 +41,28 @@ def runs_dir() -> Path:
     return dau_home() / "runs"
 
 
-def write_json_atomic(path: Path, obj: Any) -> None:
-    """Write JSON to a temporary file beside `path`, then rename it into place."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, default=_jsonable)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+def check_home() -> Path:
+    """The runs folder, made if missing and probed, so a DAU_HOME that is a file, read-only or full
+    is one line before any work starts. Stale temporary files of killed runs are removed."""
+    home, root = dau_home(), runs_dir()
+    if home.exists() and not home.is_dir():
+        raise DauError(f"DAU_HOME={home} is a file; point DAU_HOME at a folder where dau may keep its runs")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DauError(f"cannot make the runs folder {root}: {e.strerror}; point DAU_HOME at a folder you can "
+                       f"write to") from None
+    probe(root, root / "run.json")
+    for d in _subdirs(root):
+        clean_stale(d)
+    return root
 
 
-def _jsonable(obj: Any) -> Any:
-    if hasattr(obj, "tolist"):  # numpy arrays and scalars, torch tensors
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+def _subdirs(root: Path) -> list[Path]:
+    try:
+        return [Path(e.path) for e in os.scandir(root) if e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return []
 
 
 def new_run_id(command: str) -> str:
@@ -79,8 +92,8 @@ class Run(EventSink):
         super().__init__()
         # A parent that starts dau as a child (`--tui`) names the run so it knows where to look.
         self.id = os.environ.pop("DAU_RUN_ID", None) or new_run_id(command)
-        self.dir = runs_dir() / self.id
-        self.dir.mkdir(parents=True, exist_ok=False)
+        self.dir = check_home() / self.id
+        self.dir.mkdir(exist_ok=False)
         self.info: dict[str, Any] = {
             "schema": SCHEMA,
             "id": self.id,
@@ -102,7 +115,7 @@ class Run(EventSink):
 
     def _write(self, event: dict[str, Any]) -> None:
         if not self._events.closed:
-            self._events.write(json.dumps(event, default=_jsonable) + "\n")
+            self._events.write(json.dumps(event, default=jsonable) + "\n")
             self._events.flush()
 
     def update(self, **fields: Any) -> None:
@@ -110,40 +123,94 @@ class Run(EventSink):
         self.save()
 
     def save(self) -> None:
-        write_json_atomic(self.dir / "run.json", self.info)
+        write_json(self.dir / "run.json", self.info, force=True)
 
     def finish(self, status: str, error: str | None = None) -> None:
         assert status in STATUSES
-        self.emit("status", status=status, **({"error": error} if error else {}))
+        try:
+            self.emit("status", status=status, **({"error": error} if error else {}))
+        except OSError:
+            pass  # the event log is a convenience; run.json below is the record
         self.info.update(status=status, ended=time.time())
         if error:
             self.info["error"] = error
-        self.save()
-        self._events.close()
+        try:
+            self.save()
+        finally:
+            try:
+                self._events.close()
+            except OSError:
+                pass
 
 
 # ----------------------------------------------------------------------------- reading
 
 
 def read_run(path: Path) -> dict[str, Any] | None:
-    """run.json of a run directory, or None if it is missing or unreadable."""
+    """run.json of a run directory as a well-formed record (see `normalise`), or None if the folder
+    has neither run.json nor events.jsonl. A run.json that cannot be read, is not a JSON object or
+    has fields of the wrong type gives a record with status `damaged` and the reason in `error`."""
+    path = Path(path)
     try:
-        return json.loads((path / "run.json").read_text())
-    except (OSError, ValueError):
-        return None
+        raw: Any = json.loads((path / "run.json").read_text(encoding="utf-8"))
+        problem = None if isinstance(raw, dict) else "run.json is not a JSON object"
+    except FileNotFoundError:
+        if not (path / "events.jsonl").exists():
+            return None
+        raw, problem = {}, "run.json is missing"
+    except (OSError, ValueError) as e:  # unreadable, not UTF-8, not JSON
+        raw, problem = {}, f"run.json is unreadable ({type(e).__name__})"
+    return normalise(raw if isinstance(raw, dict) else {}, path, problem)
+
+
+def _num(v: Any) -> float | None:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
+
+
+def normalise(raw: dict[str, Any], path: Path, problem: str | None = None) -> dict[str, Any]:
+    """A run record every reader can use without checks: `id`, `command`, `status` (one of
+    SHOWN_STATUSES, from `run_status`), `started`/`ended` (float or None), `summary` and
+    `outputs` (dicts), `error` (str or None), `dir`. Fields of the wrong type mark it damaged."""
+    info = dict(raw)
+    bad = [k for k, kind in (("id", str), ("command", str), ("status", str), ("summary", dict), ("outputs", dict),
+                             ("pid", int), ("host", str)) if k in raw and not isinstance(raw[k], kind)]
+    bad += [k for k in ("started", "ended") if raw.get(k) is not None and _num(raw.get(k)) is None]
+    if raw.get("status") is not None and raw.get("status") not in STATUSES and "status" not in bad:
+        bad.append("status")
+    if problem is None and bad:
+        problem = f"run.json has malformed {', '.join(bad)}"
+    info.update(id=raw["id"] if "id" not in bad and "id" in raw else path.name,
+                command=raw["command"] if "command" not in bad and "command" in raw else "?",
+                started=_num(raw.get("started")), ended=_num(raw.get("ended")),
+                summary=raw["summary"] if "summary" not in bad and "summary" in raw else {},
+                outputs=raw["outputs"] if "outputs" not in bad and "outputs" in raw else {},
+                dir=str(path))
+    if problem:
+        info.update(status="damaged", error=problem)
+    else:
+        info["status"] = run_status(raw)
+        info["error"] = raw.get("error") if isinstance(raw.get("error"), str) else None
+    return info
+
+
+def run_status(info: dict[str, Any]) -> str:
+    """The one status every view shows: the recorded one, except that a run recorded `running`
+    whose process on this host is gone (SIGKILL, a crash, a full disk) is `lost`."""
+    status = info.get("status")
+    if status not in SHOWN_STATUSES:
+        return "damaged"
+    if status == "running" and info.get("host") == socket.gethostname():
+        pid = info.get("pid")
+        if isinstance(pid, int) and not isinstance(pid, bool) and not pid_alive(pid):
+            return "lost"
+    return status
 
 
 def list_runs(root: Path | None = None) -> list[dict[str, Any]]:
-    """Every readable run, newest first, each with a `dir` key added."""
+    """Every run folder, newest first, as `normalise`d records (damaged ones included)."""
     root = root or runs_dir()
-    runs = []
-    if root.is_dir():
-        for d in root.iterdir():
-            info = read_run(d)
-            if info is not None:
-                info["dir"] = str(d)
-                runs.append(info)
-    runs.sort(key=lambda r: r.get("started") or 0, reverse=True)
+    runs = [info for d in _subdirs(root) if (info := read_run(d)) is not None]
+    runs.sort(key=lambda r: r["started"] or 0, reverse=True)
     return runs
 
 

@@ -3,7 +3,6 @@ model retrained without it. Metrics and attacks are defined in docs/protocol.md 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Optional
 
@@ -30,6 +29,7 @@ def audit(
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write the ROC curves (log-log) to this .png/.pdf/.svg."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     data_root: Optional[Path] = typer.Option(None, help="Where the dataset lives, if not where it was at training."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing --plot file."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
 ) -> None:
     """Measure what a model remembers of its forget set: UA, RA, TA, MIA-Efficacy, and threshold
@@ -45,6 +45,7 @@ def audit(
     """
     # Cheap checks first: a mistake is reported before torch is imported.
     from dau_cli.files import check_checkpoint, check_input, check_output
+    from dau_cli.runs import check_home
 
     check_checkpoint(checkpoint)
     if reference is not None:
@@ -53,9 +54,10 @@ def audit(
     if indices is not None:
         check_input(indices, "write the positions one per line, or export them with `dau info CKPT --indices FILE`")
     if plot is not None:
-        check_output(plot, [p for p in (checkpoint, reference) if p], force=True)  # never an input
+        check_output(plot, [p for p in (checkpoint, reference) if p], force)  # never an input
         if plot.suffix.lstrip(".").lower() not in PLOT_FORMATS:
             raise DauError(f"--plot {plot}: give a file ending in .{', .'.join(PLOT_FORMATS)}, e.g. --plot roc.png")
+    check_home()
 
     from dau_cli.engine.audit import (audit as run_audit, check_reference, compare_reports,
                                       forget_set_for_audit, recorded_forget)
@@ -95,7 +97,8 @@ def audit(
             summary["avg_gap"] = report["avg_gap"]
         outputs = {}
         if plot is not None:
-            plot_roc(report, plot, title=f"{checkpoint.name}: forget set {_describe_forget(report['forget'])}")
+            plot_roc(report, plot, title=f"{checkpoint.name}: forget set {_describe_forget(report['forget'])}",
+                     force=force)
             outputs["plot"] = str(plot.resolve())
         run.emit("result", metrics=summary)
         run.update(summary=summary, outputs=outputs)
@@ -196,7 +199,7 @@ def _signed(x: float | None) -> str:
 # ----------------------------------------------------------------------------- the plot
 
 
-def plot_roc(report: dict, path: Path, title: str = "") -> Path:
+def plot_roc(report: dict, path: Path, title: str = "", force: bool = False) -> Path:
     """ROC curves of every threshold attack on log-log axes, one panel per pair, one line per
     statistic (the reference dashed, in the same colour). Written atomically."""
     import matplotlib
@@ -243,15 +246,12 @@ def plot_roc(report: dict, path: Path, title: str = "") -> Path:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     fmt = path.suffix.lstrip(".").lower()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    from dau_cli.files import write
+
     try:
-        fig.savefig(tmp, format=fmt, dpi=120)
-        os.replace(tmp, path)
+        return write(path, lambda f: fig.savefig(f, format=fmt, dpi=120), force)
     finally:
         plt.close(fig)
-        if tmp.exists():
-            tmp.unlink()
-    return path
 
 
 def _clip(values: list[float], floor: float) -> list[float]:

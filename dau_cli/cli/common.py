@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import functools
 import json
+import signal
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,7 +24,8 @@ from typer.core import TyperGroup
 
 from dau_cli.errors import DauError
 from dau_cli.methods import METHODS
-from dau_cli.runs import Run, _jsonable
+from dau_cli.files import fault, jsonable
+from dau_cli.runs import Run
 
 out = Console(soft_wrap=True)  # results (tables, or JSON with --json)
 err = Console(stderr=True)  # progress and errors, so stdout stays machine-readable
@@ -108,24 +111,36 @@ class OneLineErrors(TyperGroup):
 
 
 def handle_errors(fn: Callable) -> Callable:
-    """A user's mistake (DauError) is one line on stderr and exit code 2, never a traceback."""
+    """A user's mistake (DauError) or a machine fault (OSError: full disk, read-only folder) is one
+    line on stderr and exit code 2, never a traceback. Library warnings raised meanwhile (torch's
+    pickle-protocol warning, numpy's cast warning) are held back, and shown only if it succeeds."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except DauError as e:
-            fail(str(e))
-            raise typer.Exit(EXIT_USER_ERROR) from None
-        except KeyboardInterrupt:
-            err.print("interrupted; nothing was written")
-            raise typer.Exit(EXIT_INTERRUPTED) from None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            try:
+                result = fn(*args, **kwargs)
+            except DauError as e:
+                fail(str(e))
+                raise typer.Exit(EXIT_USER_ERROR) from None
+            except OSError as e:
+                fail(str(fault(e, Path(e.filename or "."), doing="use")))
+                raise typer.Exit(EXIT_USER_ERROR) from None
+            except KeyboardInterrupt as e:
+                said = str(e) or "interrupted"
+                err.print(escape(said if ";" in said else f"{said}; no output was written (the run is recorded as "
+                                 f"interrupted)"), highlight=False)
+                raise typer.Exit(EXIT_INTERRUPTED) from None
+        for w in caught:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+        return result
 
     return wrapper
 
 
 def print_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, default=_jsonable, indent=2) + "\n")
+    sys.stdout.write(json.dumps(obj, default=jsonable, indent=2) + "\n")
     sys.stdout.flush()
 
 
@@ -155,28 +170,52 @@ class ProgressView:
 
 @contextmanager
 def open_run(command: str, config: dict, device: str = "cpu", progress: bool = True) -> Iterator[Run]:
-    """A run directory for the duration of a command; its status says how the command ended."""
+    """A run directory for the duration of a command; its status says how the command ended.
+
+    SIGTERM ends the command as Ctrl-C does (status `interrupted`); a run killed outright is
+    shown as `lost` by every reader (dau_cli.runs.run_status). If the record itself cannot be
+    written at the end (a full disk), the original error is the one reported.
+    """
     run = Run(command, sys.argv, config, device)
     view = ProgressView() if progress and not QUIET else None
     if view:
         run.listeners.append(view)
         view.progress.start()
+    previous = _on_sigterm()
     try:
         yield run
     except BaseException as e:
         if view:  # a failed run ends with its one error line, not a half-filled bar
             for task in view.progress.task_ids:
                 view.progress.update(task, visible=False)
-        if isinstance(e, KeyboardInterrupt):
-            run.finish("interrupted")
-        else:
-            run.finish("failed", error=str(e) if isinstance(e, DauError) else f"{type(e).__name__}: {e}")
+        try:
+            if isinstance(e, KeyboardInterrupt):
+                run.finish("interrupted")
+            else:
+                run.finish("failed", error=str(e) if isinstance(e, DauError) else f"{type(e).__name__}: {e}")
+        except OSError:
+            pass  # the record stays "running" with a dead pid: readers show it as lost
         raise
     else:
         run.finish("completed")
     finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         if view:
             view.progress.stop()
+
+
+def _on_sigterm():
+    """Make SIGTERM raise KeyboardInterrupt (main thread only); returns the handler it replaced."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt("terminated (SIGTERM)")
+
+    return signal.signal(signal.SIGTERM, stop) or signal.SIG_DFL
 
 
 def pct(x: float | None) -> str:

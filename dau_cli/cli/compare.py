@@ -61,7 +61,8 @@ def compare(
     """
     from dau_cli.config import resolve
     from dau_cli.errors import DauError
-    from dau_cli.files import check_checkpoint
+    from dau_cli.files import check_checkpoint, check_output, write_json, write_text
+    from dau_cli.runs import check_home
 
     method_list = [m.strip() for m in methods.split(",") if m.strip()]
     if not method_list:
@@ -88,23 +89,26 @@ def compare(
     tag = {"classes": f"class{classes}", "random": f"random{random}", "indices": "indices"}[mode].replace(",", "-")
     folder = out_dir or checkpoint.with_name(f"compare-{checkpoint.stem}-{tag}")
     ckpts = {"dense": checkpoint, **({"sparse": sparse} if sparse else {})}
+    check_output(folder / "compare.md" if folder.is_dir() else folder, list(ckpts.values()), force=True)
+    check_home()
     dev = pick_device(device)
     run_cfg = {"checkpoints": {k: str(v) for k, v in ckpts.items()}, "forget": spec, "methods": method_list,
                "seeds": seed_list, "out": str(folder)}
     with open_run("compare", run_cfg, str(dev)) as run:
         if "indices" in spec:
             spec["indices"] = Path(spec["indices"])
-        result = run_compare(ckpts, spec, method_list, seed_list, config, folder, run, dev,
-                             str(data_root) if data_root else None)
+        try:
+            result = run_compare(ckpts, spec, method_list, seed_list, config, folder, run, dev,
+                                 str(data_root) if data_root else None)
+        except KeyboardInterrupt as e:
+            raise KeyboardInterrupt(f"{e or 'interrupted'}; the finished cells in {folder / 'cells'} are kept and "
+                                    f"the next run reuses them; compare.md was not written") from None
         title = f"{checkpoint.name}: forget {mode} {classes or random or indices}, seeds {seed_list}"
         md = markdown(result, title)
         result.update({"title": title, "forget": {k: str(v) for k, v in spec.items()}, "seeds": seed_list})
-        from dau_cli.runs import write_json_atomic
-
-        write_json_atomic(folder / "compare.json", result)
-        tmp = folder / ".compare.md.tmp"
-        tmp.write_text(md)
-        tmp.replace(folder / "compare.md")
+        # compare owns its folder: the tables are rebuilt from the cells on every run
+        write_json(folder / "compare.json", result, force=True)
+        write_text(folder / "compare.md", md, force=True)
         run.update(outputs={"markdown": str(folder / "compare.md"), "json": str(folder / "compare.json")})
     if json_out:
         print_json({"rows": result["rows"], "markdown": str(folder / "compare.md"), "run_dir": str(run.dir)})
@@ -138,8 +142,10 @@ def demo(
     from dau_cli.engine.forget import forget_checkpoint
     from dau_cli.engine.forget_sets import select_forget_set
     from dau_cli.engine.train import pick_device, train_checkpoint
+    from dau_cli.runs import check_home
 
     config = resolve("digits-cnn", {"train.device": device})
+    check_home()
     dev = pick_device(device)
     rows = {}
     with open_run("demo", as_dict(config), str(dev)) as run:

@@ -67,6 +67,7 @@ def forget(
     # Cheap checks first: a mistake is reported before torch is imported (well under a second).
     from dau_cli.config import as_dict, resolve
     from dau_cli.files import check_checkpoint, check_output
+    from dau_cli.runs import check_home
 
     check_forget_flags(classes, random, indices)
     if until_chance and method != "dau":
@@ -75,7 +76,8 @@ def forget(
                      command=f"dau forget --method {method}")
     check_checkpoint(checkpoint)
     target = check_output(out_path or forget_output(checkpoint, method, forget_tag(classes, random, indices, seed)),
-                          [checkpoint], force)
+                          [checkpoint], force, need_bytes=checkpoint.stat().st_size)
+    check_home()
     if tui:
         from dau_cli.cli.tui import dashboard
 
@@ -98,7 +100,7 @@ def forget(
                   method: as_dict(config)[method]}
     with open_run("forget", run_config, str(dev)) as run:
         new, summary = forget_checkpoint(ckpt, model, data, fs, method, config, run, seed=seed)
-        save_checkpoint(new, target)
+        save_checkpoint(new, target, force)
         run.update(summary={k: summary[k] for k in ("ua", "ra", "ta", "mia_efficacy", "wall_time_s")},
                    outputs={"checkpoint": str(target.resolve())})
     result = {"checkpoint": str(target), "run_dir": str(run.dir), **summary,

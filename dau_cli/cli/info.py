@@ -82,12 +82,16 @@ def runs_ls(json_out: bool = typer.Option(False, "--json", help="Print JSON inst
     t = Table(title=escape(f"runs in {runs_dir()}"))
     for col in ("run", "command", "status", "started", "duration", "headline"):
         t.add_column(col)
-    for r in runs:
-        dur = (r.get("ended") or time.time()) - r["started"]
-        s = r.get("summary") or {}
-        head = ", ".join(f"{k} {pct(s[k])}" for k in ("test_acc", "ua", "ra", "ta", "mia_efficacy") if k in s)
-        t.add_row(r["id"], r["command"], r["status"], time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["started"])),
-                  f"{dur:.1f} s", head)
+    for r in runs:  # list_runs gives well-formed records, damaged and lost runs included
+        started, s = r["started"], r["summary"]
+        end = r["ended"] or (time.time() if r["status"] == "running" else None)
+        dur = f"{end - started:.1f} s" if started is not None and end is not None else "—"
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)) if started is not None else "—"
+        head = ", ".join(f"{k} {pct(s[k])}" for k in ("test_acc", "ua", "ra", "ta", "mia_efficacy")
+                         if isinstance(s.get(k), (int, float)))
+        if r["status"] in ("damaged", "failed") and r.get("error"):
+            head = r["error"]
+        t.add_row(*(escape(str(c)) for c in (r["id"], r["command"], r["status"], when, dur, head)))
     out.print(t)
 
 

@@ -56,9 +56,12 @@ def prune(
     from dataclasses import asdict
 
     from dau_cli.files import check_checkpoint, check_output
+    from dau_cli.runs import check_home
 
     check_checkpoint(checkpoint)  # cheap checks before torch is imported
-    target = check_output(out_path or default_output(checkpoint, method, sparsity), [checkpoint], force)
+    target = check_output(out_path or default_output(checkpoint, method, sparsity), [checkpoint], force,
+                          need_bytes=checkpoint.stat().st_size)
+    check_home()
 
     from dau_cli.config import as_dict
     from dau_cli.engine.checkpoint import load_checkpoint, save_checkpoint
@@ -72,7 +75,7 @@ def prune(
     dev = pick_device(config["train"].device)
     with open_run("prune", {**as_dict(config), "prune": asdict(pc)}, str(dev)) as run:
         pruned, summary = prune_checkpoint(ckpt, pc, config, run, data_root=str(data_root) if data_root else None)
-        save_checkpoint(pruned, target)
+        save_checkpoint(pruned, target, force)
         run.update(summary={k: v for k, v in summary.items() if not isinstance(v, dict)},
                    outputs={"checkpoint": str(target.resolve())})
     result = {"checkpoint": str(target), "input": str(checkpoint), "run_dir": str(run.dir), **summary}

@@ -42,15 +42,17 @@ def train(
              "data.data_root": str(data_root) if data_root else None, "data.download": download or None}
     config = resolve(recipe, flags, sets, uses=("data", "model", "train"), command="dau train")
     from dau_cli.files import check_output
+    from dau_cli.runs import check_home
 
     target = check_output(out_path or Path(f"{config['data'].dataset}-{config['model'].arch}.pt"), [], force)
+    check_home()
     from dau_cli.engine.checkpoint import save_checkpoint
     from dau_cli.engine.train import pick_device, train_checkpoint
 
     dev = pick_device(config["train"].device)
     with open_run("train", as_dict(config), str(dev)) as run:
         ckpt, summary = train_checkpoint(config, run)
-        save_checkpoint(ckpt, target)
+        save_checkpoint(ckpt, target, force)
         run.update(summary=summary, outputs={"checkpoint": str(target.resolve())})
     result = {"checkpoint": str(target), "run_dir": str(run.dir), **summary}
     if json_out:

@@ -8,17 +8,16 @@ pruning masks, and a lineage of every operation applied to it.
 
 from __future__ import annotations
 
-import os
 import platform
-from importlib import metadata
 import time
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from dau_cli.errors import DauError
-from dau_cli.files import check_checkpoint, check_output  # noqa: F401  (check_output: the engine's callers)
+from dau_cli.files import check_checkpoint
 
 FORMAT = "dau-checkpoint"
 VERSION = 1
@@ -55,25 +54,110 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise DauError(f"{path} is not a readable dau checkpoint: {reason}") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise DauError(f"{path} is not a dau checkpoint (no '{FORMAT}' header); make one with `dau train`")
-    missing = [k for k in REQUIRED if k not in ckpt]
-    if missing:
-        raise DauError(f"{path} is a damaged dau checkpoint: missing {', '.join(missing)}")
-    if ckpt["version"] > VERSION:
-        raise DauError(f"{path} has checkpoint version {ckpt['version']}; this dau reads up to {VERSION}, upgrade dau")
+    version = ckpt.get("version")
+    if isinstance(version, int) and version > VERSION:
+        raise DauError(f"{path} has checkpoint version {version}; this dau reads up to {VERSION}, upgrade dau")
+    problem = schema_problem(ckpt)
+    if problem:
+        raise DauError(f"{path} is a damaged dau checkpoint: {problem}; make it again with the command that made it")
     return ckpt
 
 
-def save_checkpoint(ckpt: dict[str, Any], path: str | Path) -> Path:
-    """Write to a temporary file in the same folder, then rename it into place (atomic)."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+def schema_problem(ckpt: dict[str, Any]) -> str | None:
+    """What makes a loaded checkpoint unusable, or None: the one check every command relies on, so no
+    later step meets a wrong type, a weight that does not fit the architecture, a mask for a
+    parameter that does not exist, or split indices that are negative, out of range or overlap."""
+    from dau_cli.engine.data import DATASET_SIZES
+    from dau_cli.engine.models import MODELS, build_model
+
+    missing = [k for k in REQUIRED if k not in ckpt]
+    if missing:
+        return f"missing {', '.join(missing)}"
+    types = {"version": int, "arch": str, "arch_args": dict, "num_classes": int, "state_dict": dict, "data": dict,
+             "lineage": list, "masks": dict, "config": dict, "metrics": dict, "class_names": list}
+    wrong = [f"{k} ({type(ckpt[k]).__name__}, not {t.__name__})" for k, t in types.items()
+             if k in ckpt and (not isinstance(ckpt[k], t) or (t is int and isinstance(ckpt[k], bool)))]
+    if wrong:
+        return f"wrong types: {', '.join(wrong)}"
+    if ckpt["arch"] not in MODELS:
+        return f"unknown architecture '{ckpt['arch']}'"
+    if not 1 <= ckpt["num_classes"] <= 100_000:
+        return f"num_classes is {ckpt['num_classes']}"
+    names = ckpt.get("class_names")
+    if names is not None and (len(names) != ckpt["num_classes"] or not all(isinstance(n, str) for n in names)):
+        return f"class_names are not {ckpt['num_classes']} strings"
+    data = ckpt["data"]
+    if not isinstance(data.get("dataset"), str) or data["dataset"] not in DATASET_SIZES:
+        return f"data.dataset is {data.get('dataset')!r}, not one of {', '.join(DATASET_SIZES)}"
+    if not isinstance(data.get("root"), str):
+        return "data.root is not a path"
+    shape = data.get("input_shape")
+    if not (isinstance(shape, list) and len(shape) == 3 and all(isinstance(x, int) and 0 < x <= 4096 for x in shape)):
+        return "data.input_shape is not [channels, height, width]"
+    problem = _splits_problem(data.get("splits"), DATASET_SIZES[data["dataset"]])
+    if problem:
+        return problem
+    sd = ckpt["state_dict"]
+    if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in sd.items()):
+        return "state_dict holds something other than named tensors"
     try:
-        torch.save(ckpt, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+        with torch.device("meta"):  # shapes only: nothing is allocated
+            expected = build_model(ckpt["arch"], ckpt["num_classes"], tuple(shape), **ckpt["arch_args"]).state_dict()
+    except (DauError, TypeError, ValueError, RuntimeError) as e:
+        return f"arch_args {ckpt['arch_args']} do not build a {ckpt['arch']} ({str(e).splitlines()[0][:80]})"
+    if sd.keys() != expected.keys():
+        extra, lost = sorted(sd.keys() - expected.keys()), sorted(expected.keys() - sd.keys())
+        return (f"state_dict does not match the {ckpt['arch']} architecture"
+                + (f"; unexpected {', '.join(extra[:3])}" if extra else "") + (f"; missing {', '.join(lost[:3])}" if lost else ""))
+    for k, t in expected.items():
+        if sd[k].shape != t.shape or sd[k].dtype != t.dtype:
+            return f"state_dict['{k}'] is {sd[k].dtype} {list(sd[k].shape)}, the architecture needs {t.dtype} {list(t.shape)}"
+        if sd[k].is_floating_point() and not bool(torch.isfinite(sd[k]).all()):
+            return f"state_dict['{k}'] holds NaN or infinite values"
+    for name, entry in ckpt.get("masks", {}).items():
+        if name not in sd or not prunable(name, sd[name]):
+            return f"a mask for '{name}', which is not a prunable parameter of the model"
+        if not (isinstance(entry, dict) and entry.get("shape") == list(sd[name].shape)
+                and isinstance(entry.get("bits"), torch.Tensor) and entry["bits"].dtype == torch.uint8
+                and entry["bits"].numel() == (sd[name].numel() + 7) // 8):
+            return f"the mask of '{name}' does not fit its parameter"
+    for i, e in enumerate(ckpt["lineage"], 1):
+        if not (isinstance(e, dict) and e.get("op") in ("train", "prune", "forget") and isinstance(e.get("config"), dict)
+                and isinstance(e.get("device"), str)
+                and all(isinstance(e.get(k), (int, float)) and not isinstance(e.get(k), bool)
+                        for k in ("time", "wall_time_s", "image_passes"))):
+            return f"lineage entry {i} is malformed"
+        if "forget_indices" in e:
+            fi = e["forget_indices"]
+            if not (isinstance(fi, torch.Tensor) and fi.dim() == 1 and not fi.is_floating_point()
+                    and (fi.numel() == 0 or (int(fi.min()) >= 0 and int(fi.max()) < DATASET_SIZES[data["dataset"]]))):
+                return f"lineage entry {i}: forget_indices are not positions in the dataset"
+    return None
+
+
+def _splits_problem(splits: Any, size: int) -> str | None:
+    if not isinstance(splits, dict) or set(splits) != {"train", "val", "test"}:
+        return "data.splits is not {train, val, test}"
+    seen = torch.zeros(size, dtype=torch.bool)
+    for name, idx in splits.items():
+        if not (isinstance(idx, torch.Tensor) and idx.dim() == 1 and not idx.is_floating_point() and idx.numel() > 0):
+            return f"the {name} split is not a list of integer positions"
+        lo, hi = int(idx.min()), int(idx.max())
+        if lo < 0 or hi >= size:
+            return f"the {name} split has positions outside 0..{size - 1} ({lo if lo < 0 else hi})"
+        if len(torch.unique(idx)) != len(idx):
+            return f"the {name} split repeats positions"
+        if bool(seen[idx].any()):
+            return f"the {name} split overlaps another split"
+        seen[idx] = True
+    return None
+
+
+def save_checkpoint(ckpt: dict[str, Any], path: str | Path, force: bool = False) -> Path:
+    """Through the one writer (dau_cli.files): atomic, fsynced, never replacing a file without force."""
+    from dau_cli.files import write
+
+    return write(path, lambda f: torch.save(ckpt, f), force)
 
 
 def new_checkpoint(model: torch.nn.Module, arch: str, arch_args: dict, data_desc: dict, config: dict,

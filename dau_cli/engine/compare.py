@@ -19,7 +19,8 @@ from dau_cli.engine.checkpoint import load_checkpoint, restore, restore_model
 from dau_cli.engine.forget import unlearn
 from dau_cli.engine.forget_sets import select_forget_set
 from dau_cli.errors import DauError
-from dau_cli.runs import EventSink, write_json_atomic
+from dau_cli.files import write_json
+from dau_cli.runs import EventSink
 
 METRICS = ("ua", "ra", "ta", "mia_efficacy", "avg_gap", "wall_time_s", "image_passes")
 GAP_KEYS = ("ua", "ra", "ta", "mia_efficacy")
@@ -33,15 +34,28 @@ def file_digest(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
+CELL_NUMBERS = (*GAP_KEYS, "val_acc", "wall_time_s", "image_passes")
+
+
 def _cell(out_dir: Path, key: dict) -> tuple[Path, dict | None]:
+    """The cell file for `key`, and its content if it holds that cell. A file that is there but does
+    not (not JSON, another key, a missing or non-numeric metric) is refused, never silently reused."""
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:12]
     path = out_dir / "cells" / f"{key['label']}-{key['method']}-seed{key['seed']}-{digest}.json"
-    if path.is_file():
-        try:
-            return path, json.loads(path.read_text())
-        except ValueError:
-            pass  # a damaged cell is recomputed
-    return path, None
+    if not path.exists():
+        return path, None
+    try:
+        cell = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise DauError(f"cell file {path} is unreadable ({type(e).__name__}); delete it and the cell is computed again") from None
+    problem = ("it is not a JSON object" if not isinstance(cell, dict) else
+               "it was made for other settings" if {k: cell.get(k) for k in ("label", "method", "seed")}
+               != {k: key[k] for k in ("label", "method", "seed")} else
+               next((f"its {k} is not a number" for k in CELL_NUMBERS if not isinstance(cell.get(k), (int, float))
+                     or isinstance(cell.get(k), bool) or cell[k] != cell[k]), None))
+    if problem:
+        raise DauError(f"cell file {path} does not hold a cell ({problem}); delete it and the cell is computed again")
+    return path, cell
 
 
 def compare(checkpoints: dict[str, Path], forget_spec: dict, methods: list[str], seeds: list[int], config: dict,
@@ -83,7 +97,7 @@ def compare(checkpoints: dict[str, Path], forget_spec: dict, methods: list[str],
                     "wall_time_s": cost["wall_time_s"], "image_passes": cost["image_passes"],
                     "forget_size": len(fs.indices),
                     "forget_digest": hashlib.sha256(fs.indices.numpy().tobytes()).hexdigest()[:12]}
-            write_json_atomic(path, cell)
+            write_json(path, cell, force=True)  # a cache: a concurrent compare may have written the same cell
         cells.append(cell)
         sink.emit("step", phase="compare", step=n, total=len(jobs), epoch=seed)
     return table(cells, checkpoints, methods, seeds)
@@ -123,10 +137,22 @@ def parse_seeds(text: str) -> list[int]:
     """`3` means seeds 0, 1, 2; `0,4,7` means exactly those."""
     try:
         if "," in text:
-            return [int(s) for s in text.split(",") if s.strip()]
-        n = int(text)
+            seeds = [int(s) for s in text.split(",") if s.strip()]
+        else:
+            n = int(text)
+            if n < 1:
+                raise DauError(f"--seeds needs at least 1 seed, got {text}; e.g. --seeds 3")
+            if n > 1000:
+                raise DauError(f"--seeds {n} would run {n} seeds of every method; give at most 1000")
+            return list(range(n))
     except ValueError:
         raise DauError(f"--seeds takes a count (3) or a list (0,1,2), got '{text}'") from None
-    if n < 1:
-        raise DauError("--seeds needs at least 1 seed")
-    return list(range(n))
+    if not seeds:
+        raise DauError(f"--seeds '{text}' lists no seed; e.g. --seeds 0,1,2")
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise DauError(f"--seeds repeats {', '.join(map(str, repeated))}; list each seed once (a repeat would only "
+                       f"count the same result twice)")
+    if min(seeds) < 0:
+        raise DauError(f"--seeds must be 0 or more, got {min(seeds)}")
+    return seeds

@@ -60,6 +60,9 @@ def _torchvision_cifar(cls_name: str, folder: str):
     return load
 
 
+#: Images in each dataset (official training images, then official test images): the range of split positions.
+DATASET_SIZES = {"digits": 1797, "cifar10": 60_000, "cifar100": 60_000}
+
 DATASETS: dict[str, Loader] = {
     "digits": load_digits,
     "cifar10": _torchvision_cifar("CIFAR10", "cifar-10-batches-py"),

@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from dau_cli.errors import DauError
-from dau_cli.runs import EventSink, _jsonable
+from dau_cli.files import jsonable as _jsonable
+from dau_cli.runs import EventSink
 
 RAY_EXTRA = 'pip install "dau[ray]"'
 
@@ -102,17 +103,11 @@ def execute(fn: str, spec: dict, output: str) -> tuple[str, bytes | str]:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
+    """A job's result through the one writer (dau_cli.files); results are a cache, so it replaces."""
+    from dau_cli.files import write
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    write(path, lambda f: f.write(data), force=True)
 
 
 def load_result(path: str | Path) -> dict:

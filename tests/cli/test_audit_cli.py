@@ -117,9 +117,11 @@ def test_recorded_forget_set_and_flags_that_override_it(tiny_ckpt, ckpt_dict, tm
     labels_of_train = data.labels[train]
     forget_indices = train[labels_of_train == 5]
     forgot = dict(ckpt_dict)
-    forgot["lineage"] = [*ckpt_dict["lineage"], {
-        "op": "forget", "forget_indices": forget_indices,
-        "forget": {"mode": "class", "classes": [5], "fraction": None, "seed": None, "size": len(forget_indices)}}]
+    from dau_cli.engine.checkpoint import lineage_entry
+
+    forgot["lineage"] = [*ckpt_dict["lineage"], lineage_entry(
+        "forget", {}, 0.0, 0, "cpu", forget_indices=forget_indices,
+        forget={"mode": "class", "classes": [5], "fraction": None, "seed": None, "size": len(forget_indices)})]
     torch.save(forgot, tmp_path / "forgot.pt")
 
     report = json.loads(dau("audit", tmp_path / "forgot.pt", "--json").stdout)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import shutil
 
 import pytest
@@ -9,12 +10,13 @@ import torch
 
 from dau_cli.config import as_dict, resolve
 from dau_cli.engine import checkpoint as ck
-from dau_cli.engine.checkpoint import (check_output, derive, lineage_entry, load_checkpoint, new_checkpoint,
+from dau_cli.engine.checkpoint import (derive, lineage_entry, load_checkpoint, new_checkpoint,
                                        pack_masks, restore, save_checkpoint, sparsity, unpack_masks)
 from dau_cli.engine.data import load_data
 from dau_cli.engine.models import build_model
 from dau_cli.engine.train import accuracy, fit, predict
 from dau_cli.errors import DauError
+from dau_cli.files import check_output
 from dau_cli.runs import EventSink
 
 # ----------------------------------------------------------------------------- round trip
@@ -146,19 +148,18 @@ def test_save_is_atomic_and_leaves_no_temp_files(tiny_ckpt, tmp_path):
 
 def test_a_failing_save_leaves_no_partial_file_and_keeps_the_old_one(tiny_ckpt, tmp_path, monkeypatch):
     def half_written_then_crash(obj, f, *args, **kwargs):
-        with open(f, "wb") as fh:
-            fh.write(b"PK\x03\x04 half a zip")
-        raise OSError("disk full")
+        f.write(b"PK\x03\x04 half a zip")
+        raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(torch, "save", half_written_then_crash)
     ckpt = load_checkpoint(tiny_ckpt)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(DauError, match="no space left.*nothing was written"):
         save_checkpoint(ckpt, tmp_path / "new.pt")
     assert list(tmp_path.iterdir()) == []
 
     old = tmp_path / "old.pt"
     shutil.copy(tiny_ckpt, old)
-    with pytest.raises(OSError):
-        save_checkpoint(ckpt, old)
+    with pytest.raises(DauError):
+        save_checkpoint(ckpt, old, force=True)
     assert old.read_bytes() == tiny_ckpt.read_bytes()
     assert [p.name for p in tmp_path.iterdir()] == ["old.pt"]

@@ -115,7 +115,7 @@ async def test_a_lost_running_run_is_not_followed(runs: Path):
         await wait_until(pilot, lambda: table.row_count == 4)
         await pilot.pause(0.3)
         assert isinstance(app.screen, RunsScreen)
-        assert str(table.get_row_at(0)[2]) == "? running (lost)"
+        assert str(table.get_row_at(0)[2]) == "? lost (process gone)"
 
 
 WRITER = textwrap.dedent(

@@ -17,7 +17,7 @@ from textual.worker import get_current_worker
 
 from dau_cli.runs import list_runs
 
-from ..format import clip, duration_of, is_lost, status_text
+from ..format import clip, duration_of, status_text
 from ..messages import OpenRun, RunsListed
 from ..model import fmt_duration, fmt_metrics, fmt_time
 from ..widgets import TitleBar
@@ -98,10 +98,8 @@ class RunsScreen(Screen):
         while not worker.is_cancelled and not self._stop.is_set():
             forced = self._wake.is_set()
             self._wake.clear()
-            runs = list_runs(self.runs_root)
-            for info in runs:
-                info["_lost"] = is_lost(info)
-            key = [(r.get("dir"), r.get("status"), r.get("ended"), r.get("_lost"), repr(r.get("summary"))) for r in runs]
+            runs = list_runs(self.runs_root)  # each with its one status: lost and damaged included
+            key = [(r.get("dir"), r.get("status"), r.get("ended"), repr(r.get("summary"))) for r in runs]
             if any(r.get("status") == "running" for r in runs):
                 key.append(time.time() // LIST_INTERVAL)  # their durations go on
             if key != previous or forced:
@@ -130,7 +128,7 @@ class RunsScreen(Screen):
         now = time.time()
         for info in self.runs:
             summary = info.get("summary") if isinstance(info.get("summary"), dict) else {}
-            if info.get("status") == "failed" and info.get("error"):
+            if info.get("status") in ("failed", "damaged") and info.get("error"):
                 metrics = Text(clip(str(info["error"]), METRICS_WIDTH), style="red")
             else:
                 metrics = Text(clip(fmt_metrics(summary, limit=3), METRICS_WIDTH))
@@ -149,7 +147,7 @@ class RunsScreen(Screen):
         empty.display = not self.runs
         first = not self._listed_once
         self._listed_once = True
-        live = next((r for r in self.runs if r.get("status") == "running" and not r.get("_lost")), None)
+        live = next((r for r in self.runs if r.get("status") == "running"), None)
         if first and live is not None and self.open_live:
             self._move_to(live["dir"])
             self.call_after_refresh(self.open_run, Path(live["dir"]))

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
 import torch
@@ -130,12 +129,9 @@ def load_cached(attacker: nn.Module, digest: str) -> bool:
 def save_cached(attacker: nn.Module, digest: str, meta: dict) -> Path:
     """Write the attacker atomically (temporary file, then rename)."""
     path = cache_path(digest)
+    from dau_cli.files import write
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        torch.save({"state_dict": {k: v.detach().cpu() for k, v in attacker.state_dict().items()}, "meta": meta}, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    state = {"state_dict": {k: v.detach().cpu() for k, v in attacker.state_dict().items()}, "meta": meta}
+    write(path, lambda f: torch.save(state, f), force=True)  # a cache: the same digest means the same attacker
     return path
