@@ -38,6 +38,13 @@ RECIPE_OPTION = typer.Option(None, "--recipe", "-r", help="Preset whose method s
 SET_OPTION = typer.Option([], "--set", help="Override a method setting, e.g. --set dau.alpha=0.5.")
 UNTIL_CHANCE_OPTION = typer.Option(False, "--until-chance", help="DAU: stop once the attacker is at chance.")
 DATA_ROOT_OPTION = typer.Option(None, help="Where the dataset lives, if it moved.")
+# Where many jobs run (dau_cli/engine/jobs.py), for every command that submits them.
+WORKERS_OPTION = typer.Option(1, "--workers", min=1,
+                              help="Run jobs in N local processes (one GPU each when several are visible); "
+                                   "with --ray local, the local Ray instance's CPUs.")
+RAY_OPTION = typer.Option(None, "--ray", metavar="local|ADDRESS",
+                          help='Run jobs on Ray: "local" starts an instance here; an address (e.g. '
+                               'ray://head:10001, or auto) joins a cluster. Needs pip install "dau[ray]".')
 MethodName = Literal[tuple(METHODS)]  # `--method` is a choice of these names
 METHOD_OPTION = typer.Option("dau", "--method", "-m", help="The unlearning method; `dau methods` says what each does.")
 

@@ -16,6 +16,8 @@ from dau_cli.cli.common import (
     RECIPE_OPTION,
     SET_OPTION,
     UNTIL_CHANCE_OPTION,
+    RAY_OPTION,
+    WORKERS_OPTION,
     escape,
     check_forget_flags,
     handle_errors,
@@ -46,6 +48,8 @@ def compare(
     data_root: Optional[Path] = DATA_ROOT_OPTION,
     out_dir: Optional[Path] = typer.Option(None, "-o", "--out", help="Folder for cells, compare.md and compare.json."),
     json_out: bool = typer.Option(False, "--json", help='Print {"rows": [...]} instead of the table.'),
+    workers: int = WORKERS_OPTION,
+    ray: Optional[str] = RAY_OPTION,
 ) -> None:
     """Run unlearning methods against retraining over several seeds; print mean ± std.
 
@@ -58,6 +62,7 @@ def compare(
       dau compare digits-cnn.pt --classes 3 --seeds 3
       dau compare digits-cnn.pt --random 0.1 --methods dau,ft,l1 --until-chance
       dau compare digits-cnn.pt --classes 3 --sparse digits-cnn-omp90.pt
+      dau compare digits-cnn.pt --classes 3 --seeds 8 --ray local
     """
     from dau_cli.config import resolve
     from dau_cli.errors import DauError
@@ -91,15 +96,19 @@ def compare(
     ckpts = {"dense": checkpoint, **({"sparse": sparse} if sparse else {})}
     check_output(folder / "compare.md" if folder.is_dir() else folder, list(ckpts.values()), force=True)
     check_home()
-    dev = pick_device(device)
+    from dau_cli.engine.jobs import make_executor
+
+    # Where the cells run resolves `auto` itself; only a local run checks the device here.
+    dev = device if ray else str(pick_device(device))
+    executor = make_executor(workers, ray)
     run_cfg = {"checkpoints": {k: str(v) for k, v in ckpts.items()}, "forget": spec, "methods": method_list,
-               "seeds": seed_list, "out": str(folder)}
-    with open_run("compare", run_cfg, str(dev)) as run:
+               "seeds": seed_list, "out": str(folder), "workers": workers, "ray": ray}
+    with open_run("compare", run_cfg, dev) as run:
         if "indices" in spec:
             spec["indices"] = Path(spec["indices"])
         try:
-            result = run_compare(ckpts, spec, method_list, seed_list, config, folder, run, dev,
-                                 str(data_root) if data_root else None)
+            result = run_compare(ckpts, spec, method_list, seed_list, config, folder, run, device if ray else dev,
+                                 str(data_root) if data_root else None, executor)
         except KeyboardInterrupt as e:
             raise KeyboardInterrupt(f"{e or 'interrupted'}; the finished cells in {folder / 'cells'} are kept and "
                                     f"the next run reuses them; compare.md was not written") from None

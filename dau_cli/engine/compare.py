@@ -1,15 +1,15 @@
 """`dau compare`: every method against retraining, over seeds, with the untouched original as a row.
 
-Each (checkpoint, method, seed) cell is one job: restore the original weights, draw the seed's
-forget set, unlearn, audit. Finished cells are JSON files in the output folder, keyed by what
-determines them (checkpoint file digest, forget set, method config, seed), so an interrupted
+Each (checkpoint, method, seed) cell is one job of the job layer (dau_cli/engine/jobs.py), so
+cells run in this process, in worker processes or on Ray: restore the original weights, draw the
+seed's forget set, unlearn, audit. Finished cells are JSON files in the output folder, keyed by
+what determines them (checkpoint file digest, forget set, method config, seed), so an interrupted
 comparison resumes where it stopped and a changed setting recomputes only what it affects.
 Avg. Gap is measured against the `retrain` cell of the same checkpoint and seed.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import statistics
@@ -18,8 +18,8 @@ from pathlib import Path
 from dau_cli.engine.checkpoint import load_checkpoint, restore, restore_model
 from dau_cli.engine.forget import unlearn
 from dau_cli.engine.forget_sets import select_forget_set
+from dau_cli.engine.jobs import Executor, Job, failures, run_jobs
 from dau_cli.errors import DauError
-from dau_cli.files import write_json
 from dau_cli.runs import EventSink
 
 METRICS = ("ua", "ra", "ta", "mia_efficacy", "avg_gap", "wall_time_s", "image_passes")
@@ -37,13 +37,11 @@ def file_digest(path: Path) -> str:
 CELL_NUMBERS = (*GAP_KEYS, "val_acc", "wall_time_s", "image_passes")
 
 
-def _cell(out_dir: Path, key: dict) -> tuple[Path, dict | None]:
-    """The cell file for `key`, and its content if it holds that cell. A file that is there but does
-    not (not JSON, another key, a missing or non-numeric metric) is refused, never silently reused."""
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:12]
-    path = out_dir / "cells" / f"{key['label']}-{key['method']}-seed{key['seed']}-{digest}.json"
+def check_cell(path: Path, key: dict) -> None:
+    """A cell file that is there must hold the cell for `key`. One that does not (not JSON, another
+    key, a missing or non-numeric metric) is refused, never silently reused or replaced."""
     if not path.exists():
-        return path, None
+        return
     try:
         cell = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
@@ -55,52 +53,93 @@ def _cell(out_dir: Path, key: dict) -> tuple[Path, dict | None]:
                      or isinstance(cell.get(k), bool) or cell[k] != cell[k]), None))
     if problem:
         raise DauError(f"cell file {path} does not hold a cell ({problem}); delete it and the cell is computed again")
-    return path, cell
+
+
+def cell_key(label: str, checkpoint_digest: str, forget_spec: dict, method: str, method_cfg: dict, seed: int) -> dict:
+    """What determines a cell; its file name carries a digest of this."""
+    return {"label": label, "checkpoint": checkpoint_digest, "forget": forget_spec, "method": method,
+            "config": method_cfg, "seed": seed}
+
+
+def cell_path(out_dir: Path, key: dict) -> Path:
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return out_dir / "cells" / f"{key['label']}-{key['method']}-seed{key['seed']}-{digest}.json"
+
+
+_LOADED: dict[tuple, tuple] = {}  # per process: the last checkpoint and its data, shared by its cells
+
+
+def _load(checkpoint: str, digest: str, device, data_root: str | None):
+    key = (checkpoint, digest, str(device), data_root)
+    if key not in _LOADED:
+        _LOADED.clear()
+        ckpt = load_checkpoint(checkpoint)
+        model, data = restore(ckpt, device, data_root)
+        _LOADED[key] = (ckpt, data)
+    return _LOADED[key]
+
+
+def run_cell(checkpoint: str, key: dict, config: dict, device: str, data_root: str | None = None) -> dict:
+    """One cell, in whatever process the job layer runs it: restore the original, draw the seed's
+    forget set, unlearn (unless `original`), audit. Returns the cell's JSON-able dict."""
+    from dau_cli.config import resolve
+    from dau_cli.engine.audit import audit
+    from dau_cli.engine.train import pick_device
+
+    dev = pick_device(device)
+    ckpt, data = _load(checkpoint, key["checkpoint"], dev, data_root)
+    model = restore_model(ckpt, dev)
+    forget_spec = dict(key["forget"])
+    if "indices" in forget_spec:
+        forget_spec["indices"] = Path(forget_spec["indices"])
+    method, seed = key["method"], key["seed"]
+    fs = select_forget_set(data.labels, data.splits["train"], seed=seed, num_classes=data.num_classes,
+                           class_names=ckpt.get("class_names"), **forget_spec)
+    cost = {"wall_time_s": 0.0, "image_passes": 0}
+    if method != "original":
+        cost = unlearn(ckpt, model, data, fs, method, resolve(base=config), EventSink(), seed)
+    report = audit(model, data, fs)
+    return {**key, **{k: report[k] for k in GAP_KEYS}, "val_acc": report["val_acc"],
+            "wall_time_s": cost["wall_time_s"], "image_passes": cost["image_passes"],
+            "forget_size": len(fs.indices),
+            "forget_digest": hashlib.sha256(fs.indices.numpy().tobytes()).hexdigest()[:12]}
 
 
 def compare(checkpoints: dict[str, Path], forget_spec: dict, methods: list[str], seeds: list[int], config: dict,
-            out_dir: Path, sink: EventSink, device, data_root: str | None = None) -> dict:
-    """Run every (checkpoint, method, seed) cell not already on disk; return the table as a dict."""
-    from dau_cli.engine.audit import audit
+            out_dir: Path, sink: EventSink, device: str = "auto", data_root: str | None = None,
+            executor: Executor | None = None) -> dict:
+    """Run every (checkpoint, method, seed) cell not already on disk as a job on `executor`
+    (this process by default); return the table as a dict.
+
+    `device` is resolved where each cell runs (auto: that worker's GPU if it has one). A cell that
+    fails is reported with the others finished and kept; the comparison then stops with one line.
+    """
+    from dau_cli.config import as_dict
     from dau_cli.engine.unlearn import check_method
 
     for m in methods:
         check_method(m)
     if "retrain" not in methods:
         methods = ["retrain", *methods]  # the reference every gap is measured against
-    (out_dir / "cells").mkdir(parents=True, exist_ok=True)
-    cells: list[dict] = []
-    jobs = [(label, m, s) for label in checkpoints for s in seeds for m in ["original", *methods]]
-    sink.emit("phase", phase="compare", total=len(jobs), epochs=len(seeds))
-    ckpts = {label: load_checkpoint(p) for label, p in checkpoints.items()}
+    config_dict = as_dict(config)
     digests = {label: file_digest(p) for label, p in checkpoints.items()}
-    datasets: dict = {}  # loaded once per checkpoint, on first need; every cell gets a fresh model
-    for n, (label, method, seed) in enumerate(jobs, 1):
-        ckpt = ckpts[label]
-        method_cfg = dataclasses.asdict(config[method]) if method != "original" else {}
-        key = {"label": label, "checkpoint": digests[label], "forget": forget_spec, "method": method,
-               "config": method_cfg, "seed": seed}
-        path, cell = _cell(out_dir, key)
-        if cell is None:
-            if label not in datasets:
-                model, datasets[label] = restore(ckpt, device, data_root)
-            else:
-                model = restore_model(ckpt, device)
-            data = datasets[label]
-            fs = select_forget_set(data.labels, data.splits["train"], seed=seed, num_classes=data.num_classes,
-                                   class_names=ckpt.get("class_names"), **forget_spec)
-            cost = {"wall_time_s": 0.0, "image_passes": 0}
-            if method != "original":
-                cost = unlearn(ckpt, model, data, fs, method, config, EventSink(), seed)
-            report = audit(model, data, fs)
-            cell = {**key, **{k: report[k] for k in GAP_KEYS}, "val_acc": report["val_acc"],
-                    "wall_time_s": cost["wall_time_s"], "image_passes": cost["image_passes"],
-                    "forget_size": len(fs.indices),
-                    "forget_digest": hashlib.sha256(fs.indices.numpy().tobytes()).hexdigest()[:12]}
-            write_json(path, cell, force=True)  # a cache: a concurrent compare may have written the same cell
-        cells.append(cell)
-        sink.emit("step", phase="compare", step=n, total=len(jobs), epoch=seed)
-    return table(cells, checkpoints, methods, seeds)
+    spec = {k: str(v) if isinstance(v, Path) else v for k, v in forget_spec.items()}
+    jobs = []
+    for label, path in checkpoints.items():
+        for seed in seeds:
+            for method in ["original", *methods]:
+                method_cfg = config_dict[method] if method != "original" else {}
+                key = cell_key(label, digests[label], spec, method, method_cfg, seed)
+                check_cell(cell_path(out_dir, key), key)
+                jobs.append(Job("dau_cli.engine.compare:run_cell",
+                                {"checkpoint": str(path), "key": key, "config": config_dict, "device": str(device),
+                                 "data_root": data_root},
+                                cell_path(out_dir, key), label=f"{method} seed {seed} ({label})"))
+    outcomes = run_jobs(jobs, executor, sink, phase="compare")
+    problem = failures(outcomes)
+    if problem:
+        raise DauError(f"compare: {problem}")
+    return table([o.result for o in outcomes], checkpoints, methods, seeds)
 
 
 def table(cells: list[dict], checkpoints: dict, methods: list[str], seeds: list[int]) -> dict:

@@ -276,7 +276,8 @@ def run_jobs(jobs: list[Job], executor: Executor | None = None, sink: EventSink 
              phase: str = "jobs", load: bool = True) -> list[JobOutcome]:
     """Run every job whose output does not exist; return one outcome per job, in order.
 
-    Results are written to each job's output as they arrive. Progress is one `phase` event and a
+    Results are written to each job's output as they arrive. An output that exists but cannot be
+    read is never overwritten: that job fails, naming the file to delete. Progress is one `phase` event and a
     `step` event per finished job (skipped ones count at once); a failure is also a warning
     `log` event. With `load=False` the outcomes carry no results (read them with `load_result`).
     """
@@ -287,8 +288,12 @@ def run_jobs(jobs: list[Job], executor: Executor | None = None, sink: EventSink 
     for job in jobs:
         if job.output in outcomes or job.output in todo:
             continue  # the same output asked for twice is one job
-        if job.output.is_file():
-            outcomes[job.output] = JobOutcome(job, "skipped", load_result(job.output) if load else None)
+        if job.output.exists():
+            try:
+                outcomes[job.output] = JobOutcome(job, "skipped", load_result(job.output) if load else None)
+            except Exception as e:  # noqa: BLE001 - never silently redone over a file this layer did not write
+                outcomes[job.output] = JobOutcome(job, "failed", error=f"its output {job.output} exists but cannot be "
+                                                  f"read ({type(e).__name__}); delete it to run the job again")
         else:
             todo[job.output] = job
     total = len(outcomes) + len(todo)

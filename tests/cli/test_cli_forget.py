@@ -124,3 +124,22 @@ def test_compare_table_has_every_method_and_the_original_and_resumes(dau, ckpt, 
     r2 = dau(*args)
     assert r2.exit_code == 0, r2.output
     assert json.loads(r2.stdout)["rows"] == json.loads(r.stdout)["rows"]
+
+
+def test_compare_on_ray_without_ray_names_the_extra(dau, ckpt, tmp_path, user_error, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # what an absent package looks like to import
+    line = user_error(dau("compare", ckpt, "--classes", "3", "--ray", "local", "--seeds", "1", "-o", tmp_path / "c"))
+    assert 'pip install "dau[ray]"' in line
+    assert not (tmp_path / "c").exists()
+
+
+def test_compare_with_workers_matches_the_in_process_cells(dau, ckpt, tmp_path):
+    args = ("--classes", "3", "--methods", "ft", "--seeds", "1", "--json", *FAST)
+    assert dau("compare", ckpt, *args, "-o", tmp_path / "a").exit_code == 0
+    r = dau("compare", ckpt, *args, "-o", tmp_path / "b", "--workers", "2")
+    assert r.exit_code == 0, r.output
+    a, b = ({p.name: {k: v for k, v in json.loads(p.read_text()).items() if k != "wall_time_s"}
+             for p in (tmp_path / d / "cells").glob("*.json")} for d in "ab")
+    assert len(a) == 3 and a == b
