@@ -136,7 +136,7 @@ def test_compare_on_ray_without_ray_names_the_extra(dau, ckpt, tmp_path, user_er
 
 
 def test_compare_with_workers_matches_the_in_process_cells(dau, ckpt, tmp_path):
-    args = ("--classes", "3", "--methods", "ft", "--seeds", "1", "--json", *FAST)
+    args = ("--classes", "3", "--methods", "ft", "--seeds", "1", "--json", *fast("ft", "retrain"))
     assert dau("compare", ckpt, *args, "-o", tmp_path / "a").exit_code == 0
     r = dau("compare", ckpt, *args, "-o", tmp_path / "b", "--workers", "2")
     assert r.exit_code == 0, r.output
