@@ -96,6 +96,7 @@ class TrainConfig(_Checked):
     flip: bool = opt(False, "random horizontal flips (off for digits: a flipped 2 is not a 2)")
     seed: int = opt(0, "seed of initialisation, batch order and augmentation", min=0, max=UNBOUNDED_SEED)
     device: str = opt("auto", "auto, cpu or cuda", choices=("auto", "cpu", "cuda"), pattern=r"cuda:\d+")
+    compile: bool = opt(False, "torch.compile the model for the training loop (off until measured on a GPU: docs/results.md)")
 
 
 # ----------------------------------------------------------------------------- unlearning methods

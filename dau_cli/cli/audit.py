@@ -120,12 +120,9 @@ def _same(a: Any, b: Any) -> bool:
 
 def _reference_model(ref_ckpt: dict, device):
     """The reference's network alone: its data view was checked to be the audited one's."""
-    from dau_cli.engine.models import build_model
+    from dau_cli.engine.checkpoint import restore_model
 
-    model = build_model(ref_ckpt["arch"], ref_ckpt["num_classes"], tuple(ref_ckpt["data"]["input_shape"]),
-                        **ref_ckpt["arch_args"])
-    model.load_state_dict(ref_ckpt["state_dict"])
-    return model.to(device)
+    return restore_model(ref_ckpt, device)
 
 
 def _describe_forget(f: dict) -> str:

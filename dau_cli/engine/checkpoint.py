@@ -216,12 +216,14 @@ def unpack_masks(packed: dict[str, dict]) -> dict[str, torch.Tensor]:
 
 
 def restore_model(ckpt: dict, device: torch.device | str = "cpu") -> torch.nn.Module:
-    """The recorded architecture with the recorded weights."""
+    """The recorded architecture with the recorded weights, on `device` as training puts it there
+    (channels_last on CUDA), so forget, audit and prune run the CUDA path as train does."""
     from dau_cli.engine.models import build_model
+    from dau_cli.engine.train import prepare
 
     model = build_model(ckpt["arch"], ckpt["num_classes"], tuple(ckpt["data"]["input_shape"]), **ckpt["arch_args"])
     model.load_state_dict(ckpt["state_dict"])
-    return model.to(device)
+    return prepare(model, device)
 
 
 def restore(ckpt: dict, device: torch.device | str = "cpu", data_root: str | None = None):

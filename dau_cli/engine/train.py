@@ -46,7 +46,9 @@ def autocast(device: torch.device):
     return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
 
 
-def prepare(model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+def prepare(model: torch.nn.Module, device: torch.device | str) -> torch.nn.Module:
+    """On the device; on CUDA also channels_last (bf16 autocast is the loops' part)."""
+    device = torch.device(device)
     model = model.to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
@@ -174,6 +176,7 @@ def fit(model: torch.nn.Module, data: Data, train_idx: torch.Tensor, cfg: TrainC
     else:
         raise DauError(f"unknown schedule '{cfg.schedule}'; use onecycle or cosine")
     stepper = Stepper(model, opt, masks, sched, what=phase)
+    forward = torch.compile(model) if cfg.compile else model  # same parameters; the step and evaluation are unchanged
     log_every = 1 if device.type == "cpu" else 20  # each logged number is a host sync on CUDA
     sink.emit("phase", phase=phase, total=total, epochs=cfg.epochs)
     model.train()
@@ -187,7 +190,7 @@ def fit(model: torch.nn.Module, data: Data, train_idx: torch.Tensor, cfg: TrainC
         for i in range(0, n, cfg.batch_size):
             x, y = batch(data, order[i:i + cfg.batch_size], cfg, gen)
             with autocast(device):
-                logits = model(x)
+                logits = forward(x)
                 loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
                 if extra_loss is not None:
                     loss = loss + extra_loss(model, step, total)

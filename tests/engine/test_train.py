@@ -83,3 +83,27 @@ def test_device_names():
     if not torch.cuda.is_available():
         with pytest.raises(DauError, match="--device cpu"):
             pick_device("cuda")
+
+
+def test_train_compile_routes_the_training_forward_through_torch_compile(monkeypatch):
+    import torch
+
+    from dau_cli.config import resolve
+    from dau_cli.engine.data import load_data
+    from dau_cli.engine.models import build_model
+    from dau_cli.engine.train import fit
+    from dau_cli.runs import EventSink
+
+    calls = []
+
+    def fake_compile(model):  # torch.compile itself takes a minute on a small CPU; its wiring is what is tested
+        calls.append(model)
+        return lambda x: (calls.append("forward"), model(x))[1]
+
+    monkeypatch.setattr(torch, "compile", fake_compile)
+    data = load_data("digits")
+    model = build_model("cnn", 10, data.input_shape, width=4)
+    for flag in (False, True):
+        cfg = resolve(overrides={"train.epochs": 1, "train.batch_size": 512, "train.compile": flag})["train"]
+        fit(model, data, data.splits["train"][:1024], cfg, EventSink())
+    assert calls == [model, "forward", "forward"]  # compiled once, used for both steps, only when asked
