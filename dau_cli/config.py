@@ -126,6 +126,8 @@ class DauConfig(_Checked):
     holdout: float = opt(0.3, "fraction of D_f and R kept from the attacker to measure its AUC", **FRACTION_OPEN)
     calibration: int = opt(2048, "retain samples that re-estimate batch-norm statistics after each epoch", min=0, max=1_000_000)
     forgotten_acc: float = opt(1.0, "class forgetting: D_f's accuracy (%) at or below which the class counts as forgotten", min=0.0, max=100.0)
+    repair_lr: float = opt(0.02, "class forgetting: learning rate of the repair epochs, 0 = dau.lr (0.02 made relearning "
+                           "as slow as after retraining without costing RA or TA; docs/results.md)", min=0.0, max=10.0)
     # the authors' algorithm (dau.variant=authors; docs/method.md has the table of its choices)
     variant: str = opt("dau", "dau (attacker on the audit's statistics, repair phase) or authors (the authors' code: "
                        "token attacker on logits, labels and finite-difference sensitivity)", choices=("dau", "authors"))

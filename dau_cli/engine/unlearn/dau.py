@@ -289,6 +289,9 @@ def dau(task: Task, cfg) -> int:
         task.end_epoch("dau", epoch, cfg.epochs, extra={"attacker_auc": history[-1]})
         if class_mode and (acc := accuracy(model, data, forget_idx)) <= cfg.forgotten_acc:
             repairing = True
+            if cfg.repair_lr > 0:
+                for group in opt_d.param_groups:
+                    group["lr"] = cfg.repair_lr
             task.sink.emit("log", level="info", message=f"forget accuracy {acc:.2f} % after epoch {epoch}: "
                            f"forgotten; the remaining epochs train on the retain set alone")
         if cfg.until_chance and len(history) >= 2 and all(abs(a - 0.5) <= band for a in history[-2:]):

@@ -1,0 +1,108 @@
+"""Measure DAU variants against retraining, seed by seed, with the relearning test.
+
+    python benchmarks/dau_variants.py digits-cnn.pt --classes 3 --seeds 0,1,2,3,4 -o out.jsonl \\
+        --variant "dau=dau" --variant "authors=dau-authors" --variant "authors-eval=dau-authors dau-authors.attacker_bn=eval"
+
+A variant is NAME=METHOD followed by space-separated `--set` values. For each seed the forget set is
+drawn, `retrain` runs once as the reference and the untouched original is a row; every variant
+starts from the original weights. Per row: UA, RA, TA, MIA-Efficacy, Avg. Gap to the seed's
+retrained model, wall time, image passes, and in class forgetting the relearning test
+(`engine.tamper.relearn`: accuracy on the other forget images after 5/10/20 steps on 10 of them).
+One JSON line per (variant, seed) is appended to the output as it finishes (rows already there
+are skipped, so a run resumes); a Markdown table of means ± std is printed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+from dau_cli.config import resolve
+from dau_cli.engine.audit import audit
+from dau_cli.engine.checkpoint import load_checkpoint, restore, restore_model, unpack_masks
+from dau_cli.engine.compare import GAP_KEYS, parse_seeds
+from dau_cli.engine.forget import original_train_config, unlearn
+from dau_cli.engine.forget_sets import retain_indices, select_forget_set
+from dau_cli.engine.train import pick_device
+from dau_cli.runs import EventSink
+
+COLUMNS = ("ua", "ra", "ta", "mia_efficacy", "avg_gap", "relearn_20", "wall_time_s", "image_passes")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("checkpoint", type=Path)
+    group = ap.add_mutually_exclusive_group(required=True)
+    group.add_argument("--classes")
+    group.add_argument("--random", type=float)
+    ap.add_argument("--seeds", default="0,1,2,3,4")
+    ap.add_argument("--variant", action="append", required=True, help='"NAME=METHOD [--set values]"')
+    ap.add_argument("-o", "--out", type=Path, required=True)
+    ap.add_argument("--device", default="auto")
+    args = ap.parse_args()
+
+    spec = {"classes": args.classes} if args.classes else {"random": args.random}
+    device = pick_device(args.device)
+    ckpt = load_checkpoint(args.checkpoint)
+    _, data = restore(ckpt, device)
+    masks = unpack_masks(ckpt.get("masks", {})) or None
+    variants = {"retrain": ("retrain", []), "original": ("original", [])}  # retrain first: the reference
+    for v in args.variant:
+        name, _, rest = v.partition("=")
+        method, *sets = rest.split()
+        variants[name] = (method, sets)
+    done = {(r["variant"], r["seed"]) for r in map(json.loads, args.out.read_text().splitlines())} if args.out.exists() else set()
+    rows = [json.loads(line) for line in args.out.read_text().splitlines()] if args.out.exists() else []
+    try:
+        from dau_cli.engine.tamper import relearn
+    except ImportError:
+        relearn = None
+    for seed in parse_seeds(args.seeds):
+        fs = select_forget_set(data.labels, data.splits["train"], seed=seed, num_classes=data.num_classes,
+                               class_names=ckpt.get("class_names"), **spec)
+        retain = retain_indices(data.splits["train"], fs.indices)
+        ref = next((r for r in rows if r["variant"] == "retrain" and r["seed"] == seed), None)
+        for name, (method, sets) in variants.items():
+            if (name, seed) in done:
+                continue
+            model = restore_model(ckpt, device)
+            cost = {"wall_time_s": 0.0, "image_passes": 0}
+            if method != "original":
+                cost = unlearn(ckpt, model, data, fs, method, resolve(sets=sets), EventSink(), seed)
+            report = audit(model, data, fs, attacks=False)
+            row = {"variant": name, "method": method, "sets": sets, "seed": seed, "forget": spec,
+                   **{k: report[k] for k in GAP_KEYS}, "wall_time_s": cost["wall_time_s"],
+                   "image_passes": cost["image_passes"], "pretrain_s": cost.get("pretrain_s", 0.0),
+                   "device": str(device)}
+            if relearn is not None and args.classes:
+                rl = relearn(model, data, fs.indices, retain, original_train_config(ckpt), steps=(5, 10, 20, 40),
+                             seed=seed, masks=masks)
+                row |= {f"relearn_{s}": a for s, a in zip(rl["steps"], rl["forget_acc"])}
+            if name == "retrain":
+                ref = row
+            row["avg_gap"] = sum(abs(row[k] - ref[k]) for k in GAP_KEYS) / len(GAP_KEYS)
+            rows.append(row)
+            with open(args.out, "a") as f:
+                f.write(json.dumps(row) + "\n")
+            print(json.dumps({k: row.get(k) for k in ("variant", "seed", *COLUMNS)}), flush=True)
+    print(table(rows, list(variants), parse_seeds(args.seeds)))
+
+
+def table(rows: list[dict], names: list[str], seeds: list[int]) -> str:
+    head = "| variant | " + " | ".join(COLUMNS) + " |"
+    lines = [head, "|" + "---|" * (len(COLUMNS) + 1)]
+    for name in names:
+        mine = [r for r in rows if r["variant"] == name and r["seed"] in seeds]
+        cells = []
+        for k in COLUMNS:
+            vals = [float(r[k]) for r in mine if k in r]
+            cells.append(f"{statistics.fmean(vals):.2f} ± {statistics.stdev(vals) if len(vals) > 1 else 0:.2f}"
+                         if vals else "–")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
