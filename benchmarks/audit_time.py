@@ -38,6 +38,9 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=Path, help="a digits cnn checkpoint; default: train one with `dau train`")
     parser.add_argument("--classes", default="3", help="the forget set audited (default: class 3)")
     parser.add_argument("--repeats", type=int, default=3, help="timed repetitions of each measurement")
+    parser.add_argument("--cifar-svc", action="store_true",
+                        help="also time one MIA SVC fit and one bootstrap refit at CIFAR's size (10,000 + 10,000 "
+                             "one-dimensional synthetic scores)")
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="dau-audit-bench-"))
@@ -72,9 +75,23 @@ def main() -> None:
         "train_wall_s": train_s,
         "cli_audit_wall_s": {"median": statistics.median(cli), "all": cli},
         "engine_audit_s": {"first": engine[0], "median_after_first": statistics.median(engine[1:]), "all": engine},
+        "mia_bootstrap_s": report["mia_bootstrap"]["seconds"],  # the 5 x (1 + 20) SVC fits, in threads
         "sizes": report["sizes"],
         "target_s": 15.0,
     }
+    if args.cifar_svc:
+        import numpy as np
+
+        from dau_cli.engine.audit import bootstrap_weights, mia_efficacy
+
+        rng = np.random.default_rng(0)  # confidences: members near 1, non-members spread lower
+        members, non_members, forget = rng.beta(20, 1, 10000), rng.beta(5, 1, 10000), rng.beta(5, 1, 5000)
+        start = time.perf_counter()
+        mia_efficacy(members, non_members, forget)
+        fit_s = time.perf_counter() - start
+        start = time.perf_counter()
+        mia_efficacy(members, non_members, forget, weights=bootstrap_weights(10000, 10000, 1)[0])
+        result["cifar_svc_s"] = {"fit": fit_s, "bootstrap_refit": time.perf_counter() - start}
     print(json.dumps(result, indent=2))
     print(f"dau audit {ckpt_path.name} --classes {args.classes}: {result['cli_audit_wall_s']['median']:.2f} s "
           f"end to end (median of {args.repeats}); audit() {engine[0]:.2f} s first call, "

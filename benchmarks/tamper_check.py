@@ -3,6 +3,7 @@ fake and a model retrained without the class (docs/audit.md, "Tamper tests").
 
     python benchmarks/tamper_check.py                    # class 3, original seeds 0 1 2
     python benchmarks/tamper_check.py --seeds 3 4 --classes 5
+    python benchmarks/tamper_check.py --batch 32 --steps 10 20 30 40   # a third of each batch forget images
 
 Per seed: trains the original with the digits-cnn recipe (train.seed = seed), retrains from scratch
 on D_r with the same recipe (seed + 100), builds `bias_fake(original, classes, 30)`, then reports the
@@ -29,6 +30,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--classes", default="3")
     parser.add_argument("--delta", type=float, default=30.0)
+    parser.add_argument("--batch", type=int, help="relearning batch (forget + retain images); default: recipe's + 10")
+    parser.add_argument("--steps", type=int, nargs="+", default=[10, 20, 40], help="relearning step counts")
     parser.add_argument("--out", type=Path, help="write the rows as JSON here")
     args = parser.parse_args()
     os.environ.setdefault("DAU_HOME", tempfile.mkdtemp(prefix="dau-tamper-"))
@@ -60,7 +63,8 @@ def main() -> None:
         for name, m in (("original", model), ("fake", fake), ("retrained", retrained)):
             t1 = time.perf_counter()
             p = probe(m, data, fs.indices, data.splits["val"], seed=seed)
-            r = relearn(m, data, fs.indices, retain, config["train"], seed=seed)
+            r = relearn(m, data, fs.indices, retain, config["train"], steps=tuple(args.steps), batch=args.batch,
+                        seed=seed)
             rows.append({"seed": seed, "model": name, "probe": p["forget_acc"], "relearn_steps": r["steps"],
                          "relearn_acc": r["forget_acc"], "tests_s": time.perf_counter() - t1, "train_s": train_s})
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)

@@ -13,7 +13,7 @@ from dau_cli.cli.common import escape, handle_errors, open_run, out, pct, print_
 from dau_cli.errors import DauError
 
 PLOT_FORMATS = ("png", "pdf", "svg")
-PAIR_TITLES = {"forget_vs_val": "forget set (members) vs unseen validation images",
+PAIR_TITLES = {"forget_vs_val": "forget set (members) vs unseen images of the same classes",
                "retain_vs_test": "retain set (members) vs test images"}
 
 
@@ -151,17 +151,23 @@ def _print_report(report: dict, checkpoint: Path, reference: Path | None) -> Non
         rows.append(("test acc, forgotten classes", "forgotten_test_acc"))
     rows += [("acc on validation set", "val_acc"), ("MIA-Efficacy (confidence)", "mia_efficacy")]
     for label, key in rows:
-        cells = [pct(report[key])]
+        cells = [_mia(report, "confidence") if key == "mia_efficacy" else pct(report[key])]
         if ref:
-            cells += [pct(ref[key]), _signed(report["diff"].get(key))]
+            cells += [_mia(ref, "confidence") if key == "mia_efficacy" else pct(ref[key]),
+                      _signed(report["diff"].get(key))]
         t.add_row(label, *cells)
-    for s, v in report["mia_efficacy_by_statistic"].items():
+    for s in report["mia_efficacy_by_statistic"]:
         if s == "confidence":
             continue
-        cells = [pct(v)]
+        cells = [_mia(report, s)]
         if ref:
-            cells += [pct(ref["mia_efficacy_by_statistic"][s]), _signed(report["diff"].get(f"mia_efficacy.{s}"))]
+            cells += [_mia(ref, s), _signed(report["diff"].get(f"mia_efficacy.{s}"))]
         t.add_row(f"  MIA-Efficacy ({s})", *cells, style="dim")
+    boot = report.get("mia_bootstrap", {})
+    if boot.get("resamples"):
+        t.caption = (f"\\[low-high]: MIA-Efficacy's central {100 * boot['level']:.0f} % over {boot['resamples']} SVC "
+                     f"refits on resampled members and non-members; [yellow]![/] = the interval spans over half "
+                     f"of 0-100, the figure is unstable")
     if ref:
         gap = f"[bold]{report['avg_gap']:.2f}[/]"
         t.add_row("[bold]Avg. Gap[/] (mean |diff| of UA, RA, TA, MIA-Eff.)", "", "", gap)
@@ -173,20 +179,38 @@ def _print_report(report: dict, checkpoint: Path, reference: Path | None) -> Non
             a.add_column(col, justify="left" if col == "statistic" else "right")
         if ref:
             a.add_column("ref. AUC", justify="right")
+        # Statistics that rank samples alike (confidence, loss, logit-scaled confidence are monotone
+        # in p_y) give identical rows: one row names them all.
+        folded: dict[tuple, list[str]] = {}
         for s, r in by_stat.items():
-            cells = [s, f"{r['auc']:.3f}", f"{100 * r['balanced_accuracy']:.1f} %",
-                     *(f"{100 * r['tpr_at_fpr'][f]:.1f} %" for f in ("0.001", "0.01", "0.1"))]
+            cells = (f"{r['auc']:.3f}", f"{100 * r['balanced_accuracy']:.1f} %",
+                     *(f"{100 * r['tpr_at_fpr'][f]:.1f} %" for f in ("0.001", "0.01", "0.1")))
             if ref:
                 other = ref["attacks"].get(pair, {}).get(s)
-                cells.append(f"{other['auc']:.3f}" if other else "—")
-            a.add_row(*cells)
+                cells += (f"{other['auc']:.3f}" if other else "—",)
+            folded.setdefault(cells, []).append(s)
+        for cells, names in folded.items():
+            a.add_row(" = ".join(names), *cells)
         out.print(a)
     sizes = report["sizes"]
-    out.print(f"sets: forget {sizes['forget']}, retain {sizes['retain']}, validation {sizes['val']} "
-              f"({sizes['attack_val']} as attack negatives), test {sizes['test']} ({sizes['ta_test']} for TA and "
-              f"MIA); MIA members: first {sizes['mia_members']} of the retain set", style="dim")
+    from_ = sizes.get("attack_negatives_from", {})
+    negatives = (f"{from_['val']} validation + {from_['test']} test images of the forgotten classes"
+                 if class_mode and from_ else f"{sizes['attack_val']} validation images")
+    out.print(f"sets: forget {sizes['forget']}, retain {sizes['retain']}, validation {sizes['val']}, test "
+              f"{sizes['test']} ({sizes['ta_test']} for TA and MIA); forget_vs_val negatives: {negatives}; "
+              f"MIA members: first {sizes['mia_members']} of the retain set", style="dim")
     for w in report["warnings"]:
         out.print(f"[yellow]warning:[/] {escape(w)}")
+
+
+def _mia(report: dict, statistic: str) -> str:
+    """A MIA-Efficacy figure with its bootstrap interval, marked when the interval spans most of 0-100."""
+    v = pct(report["mia_efficacy_by_statistic"][statistic])
+    lo_hi = report.get("mia_efficacy_interval", {}).get(statistic)
+    if not lo_hi:
+        return v
+    flag = " [yellow]![/]" if statistic in report.get("mia_efficacy_unstable", []) else ""
+    return f"{v} [dim]\\[{lo_hi[0]:.0f}-{lo_hi[1]:.0f}][/]{flag}"
 
 
 def _signed(x: float | None) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,12 @@ COMPARED_METRICS = ("ua", "ra", "ta", "val_acc", "forgotten_test_acc", "mia_effi
 # sets so that chance alone (3 standard errors of a null AUC) does not raise the flag.
 OVER_FORGETTING_AUC = 0.4
 MIA_SVC = {"C": 3, "kernel": "rbf", "gamma": "auto"}  # the literature's attacker, unchanged
+# MIA-Efficacy's instability: the SVC is refitted on this many bootstrap resamples of its members and
+# non-members, and the central 95 % of the refitted figures is reported. A figure whose interval is
+# wider than UNSTABLE_WIDTH points (most of 0-100) depends on which points the SVC happened to see.
+MIA_BOOTSTRAP = 20
+MIA_INTERVAL = 0.95
+UNSTABLE_WIDTH = 50.0
 
 
 # ----------------------------------------------------------------------------- the forget set
@@ -176,16 +183,42 @@ def over_forgetting_bar(n_pos: int, n_neg: int) -> float:
 # ----------------------------------------------------------------------------- MIA-Efficacy
 
 
-def mia_efficacy(members: np.ndarray, non_members: np.ndarray, forget: np.ndarray) -> float:
+def mia_efficacy(members: np.ndarray, non_members: np.ndarray, forget: np.ndarray,
+                 weights: tuple[np.ndarray, np.ndarray] | None = None) -> float:
     """The literature's SVC attack on one statistic: fit members (1) vs non-members (0), then
-    100 × the fraction of the forget set predicted non-member."""
+    100 × the fraction of the forget set predicted non-member.
+
+    `weights` (per member, per non-member) count how often each point is drawn (a bootstrap
+    resample): a point of weight w is fitted as w copies of it (libsvm's per-sample C), and points
+    of weight 0 are left out, so a resample costs a fit on its ~63 % distinct points.
+    """
     from sklearn.svm import SVC
 
     x = np.nan_to_num(np.r_[members, non_members].astype(np.float64))[:, None]
     y = np.r_[np.ones(len(members)), np.zeros(len(non_members))]
-    clf = SVC(**MIA_SVC).fit(x, y)
+    w = None
+    if weights is not None:
+        w = np.r_[weights[0], weights[1]].astype(np.float64)
+        x, y, w = x[w > 0], y[w > 0], w[w > 0]
+    clf = SVC(**MIA_SVC).fit(x, y, sample_weight=w)
     predicted = clf.predict(np.nan_to_num(forget.astype(np.float64))[:, None])
     return 100.0 * float((predicted == 0).mean())
+
+
+def bootstrap_weights(n_members: int, n_non_members: int, resamples: int = MIA_BOOTSTRAP,
+                      seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """`resamples` bootstrap draws of the members and, separately, the non-members, as counts per
+    point (each set resampled to its own size, with replacement). Seeded, so a re-audit repeats them."""
+    rng = np.random.default_rng(seed)
+    return [(np.bincount(rng.integers(0, n_members, n_members), minlength=n_members),
+             np.bincount(rng.integers(0, n_non_members, n_non_members), minlength=n_non_members))
+            for _ in range(resamples)]
+
+
+def interval(values: list[float], level: float = MIA_INTERVAL) -> list[float]:
+    """The central `level` of `values` (percentiles, linearly interpolated): [low, high]."""
+    tail = 100 * (1 - level) / 2
+    return [float(np.percentile(values, tail)), float(np.percentile(values, 100 - tail))]
 
 
 # ----------------------------------------------------------------------------- the audit
@@ -212,14 +245,16 @@ def _take(stats: dict[str, torch.Tensor], mask: torch.Tensor) -> dict[str, torch
 
 
 def audit(model: torch.nn.Module, data: Data, forget: ForgetSet, sink: EventSink | None = None,
-          attacks: bool = True) -> dict[str, Any]:
+          attacks: bool = True, bootstrap: int = MIA_BOOTSTRAP) -> dict[str, Any]:
     """The full report of docs/audit.md for `model` and `forget` (keys: ua, ra, ta, val_acc,
-    forgotten_test_acc (class forgetting only), mia_efficacy, mia_efficacy_by_statistic, attacks,
-    over_forgetting, warnings, forget, sizes).
+    forgotten_test_acc (class forgetting only), mia_efficacy, mia_efficacy_by_statistic,
+    mia_efficacy_interval, mia_efficacy_unstable, mia_bootstrap, attacks, over_forgetting, warnings,
+    forget, sizes).
 
     Emits a `phase` / `step` progress, one `epoch` event (metrics and forget-vs-val AUC per
     statistic) and one `roc` event per attack to `sink`; the command that owns the run emits the
-    `result`. `attacks=False` skips the threshold attacks (UA, RA, TA and MIA-Efficacy remain).
+    `result`. `attacks=False` skips the threshold attacks (UA, RA, TA and MIA-Efficacy remain);
+    `bootstrap` is the number of resampled SVC fits per statistic (0: no interval).
     """
     sink = sink or EventSink()
     train_idx, val_idx, test_idx = (data.splits[s].cpu() for s in ("train", "val", "test"))
@@ -243,14 +278,17 @@ def audit(model: torch.nn.Module, data: Data, forget: ForgetSet, sink: EventSink
     f, r, v, t = (stats[k] for k in sets)
 
     # Class forgetting: TA and the MIA's non-members are the remaining classes' test images; the
-    # threshold attack's negatives are the forgotten classes' *validation* images (unseen images of
-    # the same classes, queried under their own label — what D_f looks like to a retrained model).
+    # threshold attack's negatives are every unseen image of the forgotten classes, validation and
+    # test, queried under their own label (what D_f looks like to a retrained model; docs/audit.md).
     class_mode = forget.mode == "class"
+    negatives_from = {"val": len(val_idx), "test": 0}
     if class_mode:
         forgotten = torch.tensor(forget.classes, dtype=torch.int64)
         test_forgotten = torch.isin(labels[test_idx], forgotten)
         val_forgotten = torch.isin(labels[val_idx], forgotten)
-        t_attack, v_attack = _take(t, ~test_forgotten), _take(v, val_forgotten)
+        t_attack = _take(t, ~test_forgotten)
+        v_attack = {k: torch.cat([v[k][val_forgotten], t[k][test_forgotten]]) for k in v}
+        negatives_from = {"val": int(val_forgotten.sum()), "test": int(test_forgotten.sum())}
     else:
         t_attack, v_attack = t, v
     if len(t_attack["correct"]) == 0:
@@ -265,17 +303,39 @@ def audit(model: torch.nn.Module, data: Data, forget: ForgetSet, sink: EventSink
     if class_mode:
         report["forgotten_test_acc"] = _acc(t, test_forgotten)
 
-    # MIA-Efficacy (docs/protocol.md): members = the first |D_test| samples of D_r.
+    # MIA-Efficacy (docs/protocol.md): members = the first |D_test| samples of D_r. Each statistic's
+    # SVC is fitted once on the sets themselves (the literature's figure) and `bootstrap` more times
+    # on resamples of them (its instability), all in one thread pool.
     n_members = min(len(retain_idx), len(t_attack["correct"]))
-    by_stat = {}
-    with ThreadPoolExecutor(max_workers=min(len(ATTACK_STATISTICS), os.cpu_count() or 1)) as pool:
-        jobs = {pool.submit(mia_efficacy, r[s][:n_members].numpy(), t_attack[s].numpy(), f[s].numpy()): s
-                for s in ATTACK_STATISTICS}
+    n_non = len(t_attack["correct"])
+    resamples = bootstrap_weights(n_members, n_non, bootstrap)
+    by_stat: dict[str, float] = {}
+    boot: dict[str, list[float]] = {s: [] for s in ATTACK_STATISTICS}
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        jobs = {}
+        for s in ATTACK_STATISTICS:
+            args = (r[s][:n_members].numpy(), t_attack[s].numpy(), f[s].numpy())
+            jobs[pool.submit(mia_efficacy, *args)] = (s, None)
+            for w in resamples:
+                jobs[pool.submit(mia_efficacy, *args, weights=w)] = (s, w)
+        left = {s: 1 + len(resamples) for s in ATTACK_STATISTICS}
         for job in as_completed(jobs):
-            by_stat[jobs[job]] = job.result()
-            progress()
+            s, w = jobs[job]
+            if w is None:
+                by_stat[s] = job.result()
+            else:
+                boot[s].append(job.result())
+            left[s] -= 1
+            if left[s] == 0:
+                progress()
     report["mia_efficacy"] = by_stat[HEADLINE_STATISTIC]
     report["mia_efficacy_by_statistic"] = {s: by_stat[s] for s in ATTACK_STATISTICS}
+    report["mia_efficacy_interval"] = {s: interval(boot[s]) for s in ATTACK_STATISTICS} if resamples else {}
+    report["mia_efficacy_unstable"] = [s for s, (lo, hi) in report["mia_efficacy_interval"].items()
+                                       if hi - lo > UNSTABLE_WIDTH]
+    report["mia_bootstrap"] = {"resamples": len(resamples), "level": MIA_INTERVAL,
+                               "seconds": time.perf_counter() - start}
 
     # Threshold attacks: each statistic oriented so that larger = member.
     pairs = {"forget_vs_val": (f, v_attack), "retain_vs_test": (r, t_attack)}
@@ -297,6 +357,11 @@ def audit(model: torch.nn.Module, data: Data, forget: ForgetSet, sink: EventSink
             worst = min(low, key=low.get)
             warnings.append(f"over-forgetting: the forget set now looks less like training data than unseen data "
                             f"does ({worst} AUC {low[worst]:.3f} < {bar:.3f}); compare with a retrained model")
+    if report["mia_efficacy_unstable"]:
+        spans = ", ".join(f"{st} {lo:.0f}-{hi:.0f}" for st in report["mia_efficacy_unstable"]
+                          for lo, hi in [report["mia_efficacy_interval"][st]])
+        warnings.append(f"unstable MIA-Efficacy: refitting the SVC on resampled members and non-members moves it "
+                        f"across most of 0-100 ({spans}); it says little about this model on its own")
     if not len(v_attack["correct"]):
         warnings.append("no validation images to compare the forget set with; the forget_vs_val attacks are skipped")
     report["over_forgetting"] = any(w.startswith("over-forgetting") for w in warnings)
@@ -307,7 +372,8 @@ def audit(model: torch.nn.Module, data: Data, forget: ForgetSet, sink: EventSink
     report["forget"] = forget.describe()
     report["sizes"] = {"forget": len(forget_idx), "retain": len(retain_idx), "val": len(val_idx),
                        "test": len(test_idx), "ta_test": len(t_attack["correct"]),
-                       "attack_val": len(v_attack["correct"]), "mia_members": n_members,
+                       "attack_val": len(v_attack["correct"]), "attack_negatives_from": negatives_from,
+                       "mia_members": n_members,
                        "mia_non_members": len(t_attack["correct"])}
     metrics = {k: report[k] for k in COMPARED_METRICS if report.get(k) is not None}
     metrics["forget_acc"] = 100.0 - report["ua"]

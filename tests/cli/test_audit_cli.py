@@ -46,6 +46,7 @@ def test_json_report_run_directory_and_events(tiny_ckpt):
     assert result.exit_code == 0, result.stderr
     report = json.loads(result.stdout)
     for key in ("ua", "ra", "ta", "val_acc", "forgotten_test_acc", "mia_efficacy", "mia_efficacy_by_statistic",
+                "mia_efficacy_interval", "mia_efficacy_unstable", "mia_bootstrap",
                 "attacks", "over_forgetting", "warnings", "forget", "sizes", "run_dir", "checkpoint"):
         assert key in report, key
     assert "reference" not in report and "avg_gap" not in report
@@ -84,6 +85,23 @@ def test_terminal_tables_with_a_reference(tiny_ckpt, tmp_path):
     assert all(v == 0.0 for v in report["diff"].values())
     assert report["reference"]["ua"] == report["ua"] and "attacks" in report["reference"]
     assert list_runs()[0]["summary"]["avg_gap"] == 0.0
+
+
+def test_terminal_report_folds_identical_attack_rows_and_counts_the_negatives(tiny_ckpt):
+    report = json.loads(dau("audit", tiny_ckpt, "--classes", "3", "--json").stdout)
+    text = " ".join(dau("audit", tiny_ckpt, "--classes", "3").stdout.split())  # rich may wrap long lines
+    # confidence and loss (= -log confidence) rank samples identically: one row names both, per table
+    for pair in PAIRS:
+        assert report["attacks"][pair]["confidence"]["auc"] == report["attacks"][pair]["loss"]["auc"]
+    assert text.count("confidence = loss") == 2
+    # the forget set's negatives: every unseen image of class 3, counted in the report
+    n = report["sizes"]["attack_negatives_from"]
+    assert n["val"] > 0 and n["test"] > 0 and report["sizes"]["attack_val"] == n["val"] + n["test"]
+    assert f"forget_vs_val negatives: {n['val']} validation + {n['test']} test images" in text
+    # every MIA-Efficacy figure comes with its bootstrap interval
+    lo, hi = report["mia_efficacy_interval"]["confidence"]
+    assert f"{report['mia_efficacy']:.2f} [{lo:.0f}-{hi:.0f}]" in text
+    assert "over 20 SVC refits" in text
 
 
 def test_reference_with_another_data_view_is_refused(tiny_ckpt, ckpt_dict, tmp_path):

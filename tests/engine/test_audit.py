@@ -9,8 +9,8 @@ import torch
 from sklearn.metrics import roc_auc_score, roc_curve
 from sklearn.svm import SVC
 
-from dau_cli.engine.audit import (ATTACK_STATISTICS, attack, audit, auc, avg_gap, check_reference, compare_reports,
-                                  forget_set_for_audit, roc)
+from dau_cli.engine.audit import (ATTACK_STATISTICS, UNSTABLE_WIDTH, attack, audit, auc, avg_gap, bootstrap_weights,
+                                  check_reference, compare_reports, forget_set_for_audit, interval, mia_efficacy, roc)
 from dau_cli.engine.checkpoint import load_checkpoint, restore
 from dau_cli.engine.data import Data
 from dau_cli.engine.forget_sets import ForgetSet
@@ -134,7 +134,13 @@ def test_overfit_members_are_detected_and_non_members_are_not(overfit):
         # D_r and D_test were both never trained on: two sets of non-members
         assert abs(retain_vs_test[name]["auc"] - 0.5) < 0.1, name
     assert forget_vs_val["confidence"]["tpr_at_fpr"]["0.1"] > 0.3
-    assert report["over_forgetting"] is False and report["warnings"] == []
+    assert report["over_forgetting"] is False
+    # The MIA SVC's members (D_r) and non-members (D_test) were both never trained on: it has
+    # nothing to learn, so where its boundary falls is chance, and the bootstrap says so.
+    assert "confidence" in report["mia_efficacy_unstable"]
+    lo, hi = report["mia_efficacy_interval"]["confidence"]
+    assert hi - lo > 50
+    assert report["warnings"] and all(w.startswith("unstable MIA-Efficacy") for w in report["warnings"])
 
 
 def test_over_forgetting_is_flagged(overfit):
@@ -189,6 +195,18 @@ def test_mia_efficacy_and_accuracies_match_an_independent_computation(tiny, mode
         expected = 100 * (svc.predict(stats["forget"][s].numpy()[:, None]) == 0).mean()
         assert report["mia_efficacy_by_statistic"][s] == pytest.approx(expected, abs=1e-9), s
     assert report["mia_efficacy"] == report["mia_efficacy_by_statistic"]["confidence"]
+    # the interval: the same SVC refitted on 20 seeded resamples (each point duplicated as drawn)
+    assert report["mia_bootstrap"]["resamples"] == 20 and report["mia_bootstrap"]["level"] == 0.95
+    x_m, x_n = stats["members"]["confidence"].numpy(), stats["non_members"]["confidence"].numpy()
+    refits = []
+    for w_m, w_n in bootstrap_weights(len(x_m), len(x_n), 20):
+        x = np.r_[np.repeat(x_m, w_m), np.repeat(x_n, w_n)][:, None]
+        svc = SVC(C=3, kernel="rbf", gamma="auto").fit(x, np.r_[np.ones(w_m.sum()), np.zeros(w_n.sum())])
+        refits.append(100 * (svc.predict(stats["forget"]["confidence"].numpy()[:, None]) == 0).mean())
+    assert report["mia_efficacy_interval"]["confidence"] == pytest.approx(list(np.percentile(refits, [2.5, 97.5])))
+    assert set(report["mia_efficacy_interval"]) == set(ATTACK_STATISTICS)
+    assert report["mia_efficacy_unstable"] == [s for s, (lo, hi) in report["mia_efficacy_interval"].items()
+                                               if hi - lo > UNSTABLE_WIDTH]
 
     def acc(name):
         return 100 * stats[name]["correct"].mean().item()
@@ -201,12 +219,42 @@ def test_mia_efficacy_and_accuracies_match_an_independent_computation(tiny, mode
         correct = (_independent_logits(model, data, torch.from_numpy(forgotten_test)).argmax(1).numpy()
                    == labels[forgotten_test])
         assert report["forgotten_test_acc"] == pytest.approx(100 * correct.mean(), abs=1e-4)
-        # the class-mode negatives are the forgotten class's unseen validation images
-        assert report["sizes"]["attack_val"] == (labels[data.splits["val"].numpy()] == 3).sum()
+        # the class-mode negatives are every unseen image of the forgotten class: validation and test
+        unseen = np.r_[data.splits["val"].numpy()[labels[data.splits["val"].numpy()] == 3], forgotten_test]
+        assert report["sizes"]["attack_val"] == len(unseen) > (labels[data.splits["val"].numpy()] == 3).sum()
+        assert report["sizes"]["attack_negatives_from"] == {"val": len(unseen) - len(forgotten_test),
+                                                            "test": len(forgotten_test)}
+        p_unseen = torch.softmax(_independent_logits(model, data, torch.from_numpy(unseen)), 1)[:, 3].numpy()
+        p_forget = stats["forget"]["confidence"].numpy()
+        expected_auc = roc_auc_score(np.r_[np.ones(len(p_forget)), np.zeros(len(unseen))], np.r_[p_forget, p_unseen])
+        assert report["attacks"]["forget_vs_val"]["confidence"]["auc"] == pytest.approx(expected_auc, abs=1e-3)
     else:
         assert "forgotten_test_acc" not in report
         assert report["sizes"]["attack_val"] == len(data.splits["val"])
     assert report["sizes"]["mia_members"] == len(members) and report["sizes"]["retain"] == len(retain_idx)
+
+
+def test_mia_efficacy_interval_is_narrow_when_the_svc_is_sure_and_spans_0_100_when_it_extrapolates():
+    rng = np.random.default_rng(0)
+    resamples = bootstrap_weights(300, 300, 20)
+
+    def width(members, non_members, forget):
+        lo, hi = interval([mia_efficacy(members, non_members, forget, weights=w) for w in resamples])
+        return hi - lo
+
+    # members and non-members far apart, the forget set among the members: every refit says "member"
+    sure = [width(rng.normal(2, 0.5, 300), rng.normal(-2, 0.5, 300), rng.normal(2, 0.5, 100)) for _ in range(10)]
+    assert sure == [0.0] * 10
+    # the case: the forget set sits far outside both training sets (p_y ~ 1e-4 against
+    # members and non-members near 1), so which side it falls on is the intercept's sign, which
+    # the resample decides: the interval spans 0-100 on most draws (19 of 20 when measured)
+    guessing = [width(rng.normal(0, 1, 300), rng.normal(0, 1, 300), rng.normal(8, 0.1, 100)) for _ in range(10)]
+    assert sum(w > UNSTABLE_WIDTH for w in guessing) >= 8
+    # a resample's counts are fitted as copies: the same prediction as duplicating the points
+    members, non_members, queries = rng.normal(0, 1, 300), rng.normal(0.5, 1, 300), rng.normal(0, 1, 200)
+    for w_m, w_n in resamples[:3]:
+        assert mia_efficacy(members, non_members, queries, weights=(w_m, w_n)) == \
+            mia_efficacy(np.repeat(members, w_m), np.repeat(non_members, w_n), queries)
 
 
 def test_audit_events(tiny):
