@@ -84,9 +84,10 @@ def relearn(model: torch.nn.Module, data: Data, forget_idx: torch.Tensor, retain
     `steps`.
 
     Why this mix and these counts (docs/results.md, benchmarks/tamper_check.py): on the digits cnn,
-    class 3, a model retrained without the class learns it from scratch in ~60 steps of this mix
-    and the one-number fake recovers in 20-40; with a third of each batch forget data (batch 32)
-    both got there in 20-30 steps and the test separated nothing.
+    class 3, five seeds, a model retrained without the class stays at 0 % through 40 steps of this
+    mix while the one-number fake recovers 58-82 %; with a third of each batch forget data (batch
+    32) the retrained model learned the class from the 10 images within 30 steps, as fast as the
+    fake, and the test separated nothing.
 
     Returns {"steps": [0, ...], "forget_acc": [...], "n_forget": n, "n_eval": m, "lr": lr, "batch": b}.
     """
