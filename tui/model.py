@@ -27,12 +27,19 @@ PLAIN_KEYS = ("loss", "acc")
 STEP_KEYS = ATTACKER_KEYS + DEFENDER_KEYS + PLAIN_KEYS
 
 
+#: Values beyond this magnitude are drawn at it, so sums and means of a series never overflow.
+CLIP = 1e300
+
+
 def _number(value: Any) -> float | None:
-    """`value` as a finite float, or None (strings, bools, NaN and infinities are skipped)."""
+    """`value` as a finite float within ±CLIP, or None (strings, bools, NaN and infinities are skipped)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    value = float(value)
-    return value if math.isfinite(value) else None
+    try:
+        value = float(value)
+    except OverflowError:  # an integer too large for a float
+        return None
+    return max(-CLIP, min(CLIP, value)) if math.isfinite(value) else None
 
 
 class Series:

@@ -183,12 +183,20 @@ def open_run(command: str, config: dict, device: str = "cpu", progress: bool = T
     shown as `lost` by every reader (dau_cli.runs.run_status). If the record itself cannot be
     written at the end (a full disk), the original error is the one reported.
     """
+    previous = _on_sigterm()  # before the record exists, so no moment is left uncovered
+    try:
+        yield from _recorded(command, config, device, progress)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _recorded(command: str, config: dict, device: str, progress: bool) -> Iterator[Run]:
     run = Run(command, sys.argv, config, device)
     view = ProgressView() if progress and not QUIET else None
     if view:
         run.listeners.append(view)
         view.progress.start()
-    previous = _on_sigterm()
     try:
         yield run
     except BaseException as e:
@@ -206,8 +214,6 @@ def open_run(command: str, config: dict, device: str = "cpu", progress: bool = T
     else:
         run.finish("completed")
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
         if view:
             view.progress.stop()
 

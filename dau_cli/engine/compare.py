@@ -122,6 +122,8 @@ def compare(checkpoints: dict[str, Path], forget_spec: dict, methods: list[str],
     if "retrain" not in methods:
         methods = ["retrain", *methods]  # the reference every gap is measured against
     config_dict = as_dict(config)
+    for path in checkpoints.values():  # a damaged checkpoint is one line before any cell starts
+        load_checkpoint(path)
     digests = {label: file_digest(p) for label, p in checkpoints.items()}
     spec = {k: str(v) if isinstance(v, Path) else v for k, v in forget_spec.items()}
     jobs = []

@@ -52,6 +52,10 @@ def _torchvision_cifar(cls_name: str, folder: str):
             test = cls(str(root), train=False, download=download)
         except RuntimeError as e:  # torchvision's integrity check
             raise DauError(f"{cls_name} in {root} is incomplete or corrupt ({e}); re-run with --download") from e
+        except OSError as e:  # no network (URLError), a refused connection, a full or read-only disk
+            reason = getattr(e, "reason", None) or e.strerror or type(e).__name__
+            raise DauError(f"could not download {cls_name} into {root} ({reason}); fetch it on a machine with a "
+                           f"network and pass --data-root DIR where it is") from None
         images = np.concatenate([train.data, test.data]).transpose(0, 3, 1, 2).copy()
         labels = np.concatenate([np.asarray(train.targets), np.asarray(test.targets)]).astype(np.int64)
         is_test = np.r_[np.zeros(len(train.data), bool), np.ones(len(test.data), bool)]

@@ -1,0 +1,93 @@
+"""Group 3: a damaged-but-loadable checkpoint is one line in every command, `info` included.
+
+Each case loads the tiny checkpoint, damages one thing, saves it with torch.save (so it still
+loads with weights_only=True) and checks that the commands refuse it with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+
+
+def _sd(c, f):
+    f(c["state_dict"])
+
+
+DAMAGES: dict[str, tuple[Callable[[dict], None], str]] = {
+    "missing weight": (lambda c: c["state_dict"].pop(next(iter(c["state_dict"]))), "does not match the cnn architecture"),
+    "extra weight": (lambda c: c["state_dict"].__setitem__("head.extra", torch.zeros(3)), "unexpected head.extra"),
+    "wrong shape": (lambda c: c["state_dict"].__setitem__(
+        next(k for k, v in c["state_dict"].items() if v.dim() == 4 and k.endswith("weight")), torch.zeros(1, 1, 1, 1)), "the architecture needs"),
+    "wrong dtype": (lambda c: c["state_dict"].__setitem__(
+        next(k for k, v in c["state_dict"].items() if v.dim() == 4 and k.endswith("weight")),
+        next(v for k, v in c["state_dict"].items() if v.dim() == 4 and k.endswith("weight")).double()), "torch.float64"),
+    "nan weights": (lambda c: next(v for k, v in c["state_dict"].items() if v.dim() == 4 and k.endswith("weight")).fill_(float("nan")),
+                    "NaN or infinite"),
+    "arch is a number": (lambda c: c.__setitem__("arch", 7), "wrong types: arch"),
+    "num_classes is text": (lambda c: c.__setitem__("num_classes", "10"), "wrong types: num_classes"),
+    "unknown arch": (lambda c: c.__setitem__("arch", "mlp"), "unknown architecture 'mlp'"),
+    "bad arch_args": (lambda c: c.__setitem__("arch_args", {"depth": 3}), "do not build a cnn"),
+    "mask of no parameter": (lambda c: c.__setitem__("masks", {"nope.weight": {"shape": [2], "bits": torch.zeros(1, dtype=torch.uint8)}}),
+                             "a mask for 'nope.weight'"),
+    "mask of wrong shape": (lambda c: c.__setitem__("masks", {next(k for k, v in c["state_dict"].items() if v.dim() == 4 and k.endswith("weight")):
+                                                              {"shape": [1], "bits": torch.zeros(1, dtype=torch.uint8)}}),
+                            "does not fit its parameter"),
+    "negative split index": (lambda c: c["data"]["splits"]["val"].__setitem__(0, -5), "outside 0..1796"),
+    "split index out of range": (lambda c: c["data"]["splits"]["test"].__setitem__(-1, 99_999), "outside 0..1796"),
+    "overlapping splits": (lambda c: c["data"]["splits"].__setitem__("val", c["data"]["splits"]["train"][:10].clone()),
+                           "overlaps another split"),
+    "repeated split index": (lambda c: c["data"]["splits"]["train"].__setitem__(1, int(c["data"]["splits"]["train"][0])),
+                             "repeats positions"),
+    "float split": (lambda c: c["data"]["splits"].__setitem__("val", c["data"]["splits"]["val"].float()),
+                    "not a list of integer positions"),
+    "missing split": (lambda c: c["data"]["splits"].pop("test"), "data.splits is not"),
+    "unknown dataset": (lambda c: c["data"].__setitem__("dataset", "mnist"), "data.dataset is 'mnist'"),
+    "lineage not a list": (lambda c: c.__setitem__("lineage", {"op": "train"}), "wrong types: lineage"),
+    "malformed lineage entry": (lambda c: c["lineage"].append({"op": "forget"}), "lineage entry 2 is malformed"),
+    "negative forget indices": (lambda c: c["lineage"].append({**c["lineage"][0], "op": "forget",
+                                                               "forget_indices": torch.tensor([-1, 3])}),
+                                "forget_indices are not positions"),
+}
+
+
+def damaged(tiny_ckpt: Path, folder: Path, name: str) -> Path:
+    ckpt = torch.load(tiny_ckpt, weights_only=True)
+    DAMAGES[name][0](ckpt)
+    path = folder / "damaged.pt"
+    torch.save(ckpt, path)
+    return path
+
+
+@pytest.mark.parametrize("name", DAMAGES)
+def test_info_refuses_a_damaged_checkpoint_with_its_reason(refused, tiny_ckpt, tmp_path, name):
+    path = damaged(tiny_ckpt, tmp_path, name)
+    refused("info", path, inputs=[path], says=[f"{path} is a damaged dau checkpoint", DAMAGES[name][1],
+                                               "make it again"])
+
+
+@pytest.mark.parametrize("command", [
+    ("forget", "--classes", "3", "-o", "out.pt"),
+    ("prune", "-s", "0.5", "-o", "out.pt"),
+    ("audit", "--classes", "3"),
+    ("compare", "--classes", "3", "--methods", "ft", "--seeds", "1", "-o", "cmp"),
+])
+@pytest.mark.parametrize("name", ["wrong shape", "overlapping splits", "mask of no parameter"])
+def test_every_command_refuses_it_the_same_way(refused, tiny_ckpt, tmp_path, command, name):
+    path = damaged(tiny_ckpt, tmp_path, name)
+    args = [str(tmp_path / a) if a in ("out.pt", "cmp") else a for a in command[1:]]
+    refused(command[0], path, *args, inputs=[path], says=["is a damaged dau checkpoint", DAMAGES[name][1]])
+
+
+def test_a_newer_version_asks_for_an_upgrade(refused, tiny_ckpt, tmp_path):
+    ckpt = torch.load(tiny_ckpt, weights_only=True)
+    ckpt["version"] = 99
+    torch.save(ckpt, tmp_path / "new.pt")
+    refused("info", tmp_path / "new.pt", says=["version 99", "upgrade dau"])
+
+
+def test_the_intact_checkpoint_passes(dau, tiny_ckpt):
+    assert dau("info", tiny_ckpt, "--json").exit_code == 0

@@ -1,0 +1,34 @@
+"""Group 9: compare's inputs are checked: seed lists, and cell files that parse but hold no cell."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+FAST = ("--methods", "ft", "--set", "ft.epochs=1", "--set", "retrain.epochs=1")
+
+
+@pytest.mark.parametrize("seeds, says", [
+    ("", "takes a count"), (",", "lists no seed"), ("0,0", "repeats 0"), ("1,2,1", "repeats 1"),
+    ("0", "at least 1 seed"), ("-2", "at least 1 seed"), ("0,-1", "0 or more"), ("a,b", "takes a count"),
+    ("100000", "at most 1000"),
+])
+def test_bad_seed_lists(refused, ckpt, tmp_path, seeds, says):
+    refused("compare", ckpt, "--classes", "3", *FAST, "--seeds", seeds, "-o", tmp_path / "cmp", inputs=[ckpt],
+            says=[says])
+
+
+def test_cell_files_that_do_not_hold_a_cell_are_refused(dau, refused, ckpt, tmp_path):
+    folder = tmp_path / "cmp"
+    first = dau("compare", ckpt, "--classes", "3", *FAST, "--seeds", "1", "-o", folder, "--json")
+    assert first.exit_code == 0, first.output
+    cell = next(folder.glob("cells/dense-ft-seed0-*.json"))
+    good = json.loads(cell.read_text())
+    for content, says in ((b"[1, 2, 3]", "not a JSON object"), (b"{}", "made for other settings"),
+                          (json.dumps({**good, "ua": "high"}).encode(), "its ua is not a number"),
+                          (json.dumps({k: v for k, v in good.items() if k != "ra"}).encode(), "its ra is not a number"),
+                          (b"\xff\xfe not text", "unreadable")):
+        cell.write_bytes(content)
+        refused("compare", ckpt, "--classes", "3", *FAST, "--seeds", "1", "-o", folder, inputs=[ckpt, cell],
+                folder=folder, says=[f"cell file {cell}", says, "delete it"])
