@@ -308,8 +308,6 @@ def cases() -> list[Case]:
     add("train --set dau.epochs=3", 2, ["train", "--set", "dau.epochs=3", "-o", out], says=["does not use [dau]"])
     add("compare --methods ft --set ga.lr=0.1", 2, ["compare", M, "-c", "3", "--methods", "ft", "--set", "ga.lr=0.1",
                                                     "-o", "{ws}/out/cmp"], says=["does not use [ga]"], inputs=[M])
-    add("forget -m ft --until-chance", 2, ["forget", M, "-c", "3", "-m", "ft", "--until-chance", "-o", out],
-        says=["--until-chance applies to --method dau only"], inputs=[M])
     add("prune --no-retrain --set train.lr=0.1", 2, ["prune", M, "-s", "0.5", "--no-retrain", "--set", "train.lr=0.1",
                                                      "-o", out], says=["--no-retrain skips"], inputs=[M])
 

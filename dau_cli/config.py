@@ -121,8 +121,6 @@ class DauConfig(_Checked):
     attacker_warmup: int = opt(100, "attacker steps against the frozen original model before unlearning", min=0, max=1_000_000)
     adv_loss: str = opt("nonsaturating", "nonsaturating (defender minimises BCE(A(phi_f), 0)) or minimax", choices=("nonsaturating", "minimax"))
     sensitivity: str = opt("logits", "logits (closed-form ‖p − e_y‖) or input (adds ‖∇ₓ loss‖, double backward)", choices=("logits", "input"))
-    until_chance: bool = opt(False, "stop once the attacker's held-out AUC stays within 0.5 ± chance_tol twice")
-    chance_tol: float = opt(0.03, "band around 0.5 that counts as chance (widened to the null's 95 % interval on small sets)", above=0.0, below=0.5)
     holdout: float = opt(0.3, "fraction of D_f and R kept from the attacker to measure its AUC", **FRACTION_OPEN)
     calibration: int = opt(2048, "retain samples that re-estimate batch-norm statistics after each epoch", min=0, max=1_000_000)
     forgotten_acc: float = opt(1.0, "class forgetting: D_f's accuracy (%) at or below which the class counts as forgotten", min=0.0, max=100.0)

@@ -36,7 +36,6 @@ RANDOM_OPTION = typer.Option(None, "--random", help="Forget this seeded fraction
 INDICES_OPTION = typer.Option(None, "--indices", help="Forget the dataset positions listed in FILE.")
 RECIPE_OPTION = typer.Option(None, "--recipe", "-r", help="Preset whose method sections to use.")
 SET_OPTION = typer.Option([], "--set", help="Override a method setting, e.g. --set dau.alpha=0.5.")
-UNTIL_CHANCE_OPTION = typer.Option(False, "--until-chance", help="DAU: stop once the attacker is at chance.")
 DATA_ROOT_OPTION = typer.Option(None, help="Where the dataset lives, if it moved.")
 # Where many jobs run (dau_cli/engine/jobs.py), for every command that submits them.
 WORKERS_OPTION = typer.Option(1, "--workers", min=1,

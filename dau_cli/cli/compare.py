@@ -15,7 +15,6 @@ from dau_cli.cli.common import (
     RANDOM_OPTION,
     RECIPE_OPTION,
     SET_OPTION,
-    UNTIL_CHANCE_OPTION,
     RAY_OPTION,
     WORKERS_OPTION,
     escape,
@@ -43,7 +42,6 @@ def compare(
     sparse: Optional[Path] = typer.Option(None, "--sparse", help="A pruned checkpoint of the same model: adds its rows."),
     recipe: Optional[str] = RECIPE_OPTION,
     sets: list[str] = SET_OPTION,
-    until_chance: bool = UNTIL_CHANCE_OPTION,
     device: str = typer.Option("auto", help="auto, cpu or cuda."),
     data_root: Optional[Path] = DATA_ROOT_OPTION,
     out_dir: Optional[Path] = typer.Option(None, "-o", "--out", help="Folder for cells, compare.md and compare.json."),
@@ -60,7 +58,7 @@ def compare(
     \b
     Examples:
       dau compare digits-cnn.pt --classes 3 --seeds 3
-      dau compare digits-cnn.pt --random 0.1 --methods dau,ft,l1 --until-chance
+      dau compare digits-cnn.pt --random 0.1 --methods dau,dau-authors,ft,l1
       dau compare digits-cnn.pt --classes 3 --sparse digits-cnn-omp90.pt
       dau compare digits-cnn.pt --classes 3 --seeds 8 --ray local
     """
@@ -80,9 +78,7 @@ def compare(
     check_checkpoint(checkpoint)
     if sparse is not None:
         check_checkpoint(sparse, f"make one with `dau prune {checkpoint} --sparsity 0.9`")
-    if until_chance and "dau" not in method_list:
-        raise DauError("--until-chance applies to DAU only, and --methods leaves it out; add dau or drop it")
-    config = resolve(recipe, {"dau.until_chance": True if until_chance else None}, sets,
+    config = resolve(recipe, None, sets,
                      uses=sorted({"retrain", *method_list}), command=f"dau compare --methods {','.join(method_list)}")
 
     from dau_cli.engine.compare import compare as run_compare  # torch, once the cheap checks passed

@@ -19,7 +19,6 @@ from dau_cli.cli.common import (
     RANDOM_OPTION,
     RECIPE_OPTION,
     SET_OPTION,
-    UNTIL_CHANCE_OPTION,
     escape,
     check_forget_flags,
     forget_output,
@@ -41,7 +40,6 @@ def forget(
     method: MethodName = METHOD_OPTION,
     recipe: Optional[str] = RECIPE_OPTION,
     sets: list[str] = SET_OPTION,
-    until_chance: bool = UNTIL_CHANCE_OPTION,
     seed: int = typer.Option(0, help="Seed of the forget-set draw (--random) and of the method."),
     device: Optional[str] = typer.Option(None, help="auto, cpu or cuda (default: the checkpoint's recipe)."),
     data_root: Optional[Path] = DATA_ROOT_OPTION,
@@ -59,7 +57,7 @@ def forget(
     \b
     Examples:
       dau forget digits-cnn.pt --classes 3     # -> digits-cnn-forget-dau-class3.pt
-      dau forget digits-cnn.pt --random 0.1 --until-chance
+      dau forget digits-cnn.pt --random 0.1 --method dau-authors
       dau forget digits-cnn.pt --classes 3 --method retrain    # the reference
       dau forget digits-cnn.pt -c 3 -m salun --set salun.fraction=0.3
       dau forget digits-cnn.pt --classes 3 --tui
@@ -70,9 +68,7 @@ def forget(
     from dau_cli.runs import check_home
 
     check_forget_flags(classes, random, indices)
-    if until_chance and method != "dau":
-        raise DauError(f"--until-chance applies to --method dau only, not {method}; drop it")
-    config = resolve(recipe, {"dau.until_chance": True if until_chance else None}, sets, uses=(method,),
+    config = resolve(recipe, None, sets, uses=(method,),
                      command=f"dau forget --method {method}")
     check_checkpoint(checkpoint)
     target = check_output(out_path or forget_output(checkpoint, method, forget_tag(classes, random, indices, seed)),

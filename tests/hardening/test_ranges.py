@@ -50,7 +50,7 @@ def test_a_flag_and_set_are_checked_alike(refused, tmp_path, flag, value, key):
     ("dau", "dau.epochs=0", "dau.epochs must be at least 1"),
     ("dau", "dau.holdout=2", "dau.holdout must be above 0 and below 1"),
     ("dau", "dau.holdout=0", "dau.holdout must be above 0 and below 1"),
-    ("dau", "dau.chance_tol=0.7", "dau.chance_tol must be above 0 and below 0.5"),
+    ("dau", "dau.noise_copies=0", "dau.noise_copies must be at least 1"),
     ("dau", "dau.adv_loss=hinge", "dau.adv_loss must be one of nonsaturating, minimax"),
     ("ft", "ft.epochs=-3", "ft.epochs must be at least 1"),
     ("ga", "ga.batch_size=0", "ga.batch_size must be at least 1"),

@@ -17,11 +17,6 @@ def test_forget_refuses_settings_of_other_sections(refused, ckpt, tmp_path, meth
                                  f"--method {method}"])
 
 
-def test_until_chance_is_refused_for_a_method_that_does_not_read_it(refused, ckpt, tmp_path):
-    refused("forget", ckpt, "--classes", "3", "--method", "ft", "--until-chance", "-o", tmp_path / "f.pt",
-            inputs=[ckpt], says=["--until-chance applies to --method dau only"])
-
-
 def test_train_refuses_method_settings(refused, tmp_path):
     refused("train", "--set", "dau.epochs=3", "-o", tmp_path / "m.pt", says=["does not use [dau] settings"])
 
@@ -29,8 +24,6 @@ def test_train_refuses_method_settings(refused, tmp_path):
 def test_compare_refuses_settings_of_methods_it_does_not_run(refused, ckpt, tmp_path):
     refused("compare", ckpt, "--classes", "3", "--methods", "ft", "--set", "ga.lr=0.1", "-o", tmp_path / "cmp",
             inputs=[ckpt], says=["does not use [ga] settings"])
-    refused("compare", ckpt, "--classes", "3", "--methods", "ft", "--until-chance", "-o", tmp_path / "cmp",
-            inputs=[ckpt], says=["--until-chance applies to DAU only"])
 
 
 @pytest.mark.parametrize("extra", [("--set", "train.lr=0.1"), ("--retrain-epochs", "2")])

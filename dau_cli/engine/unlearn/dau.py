@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dau_cli.engine.audit import auc, null_auc_stderr
+from dau_cli.engine.audit import auc
 from dau_cli.engine.data import augment, to_float
 from dau_cli.engine.stats import attacker_features
 from dau_cli.engine.train import Stepper, accuracy, autocast, sgd
@@ -228,11 +228,7 @@ def dau(task: Task, cfg) -> int:
     # Batch-norm statistics drift while D_f's features are pushed around (on digits: 3-4 points of
     # test accuracy); re-estimating them on a fixed retain sample after every epoch removes that.
     calibration = task.sample(task.retain_idx, min(len(task.retain_idx), cfg.calibration))
-    # "At chance" is 0.5 ± chance_tol, widened to the 95 % interval of a chance-level AUC on
-    # held-out sets this small (on digits: ~40 samples a side, standard error ~0.065)
-    band = max(cfg.chance_tol, 1.96 * null_auc_stderr(len(f_ho), len(r_ho)))
-    history = [held_out_auc()]
-    task.end_epoch("dau", 0, cfg.epochs, extra={"attacker_auc": history[0]})
+    task.end_epoch("dau", 0, cfg.epochs, extra={"attacker_auc": held_out_auc()})
 
     # Class forgetting has a target a retrained model sets exactly: it never predicts a class it
     # never saw. Once D_f is there, the adversary has done its job (it keeps telling the forgotten
@@ -285,8 +281,7 @@ def dau(task: Task, cfg) -> int:
             task.sink.emit("step", phase="dau", step=step, total=total, epoch=epoch, attacker_loss=a_loss,
                            attacker_acc=a_acc, defender_loss=loss.item(), ce=ce.item(), adv=adv.item(), bt=bt.item())
         recalibrate_batch_norm(model, images(calibration, aug=False))
-        history.append(held_out_auc())
-        task.end_epoch("dau", epoch, cfg.epochs, extra={"attacker_auc": history[-1]})
+        task.end_epoch("dau", epoch, cfg.epochs, extra={"attacker_auc": held_out_auc()})
         if class_mode and (acc := accuracy(model, data, forget_idx)) <= cfg.forgotten_acc:
             repairing = True
             if cfg.repair_lr > 0:
@@ -294,10 +289,6 @@ def dau(task: Task, cfg) -> int:
                     group["lr"] = cfg.repair_lr
             task.sink.emit("log", level="info", message=f"forget accuracy {acc:.2f} % after epoch {epoch}: "
                            f"forgotten; the remaining epochs train on the retain set alone")
-        if cfg.until_chance and len(history) >= 2 and all(abs(a - 0.5) <= band for a in history[-2:]):
-            task.sink.emit("log", level="info", message=f"attacker at chance (held-out AUC {history[-2]:.3f}, "
-                           f"{history[-1]:.3f}, band 0.5 ± {band:.3f}); stopped after epoch {epoch}")
-            break
     return passes
 
 
