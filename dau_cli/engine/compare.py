@@ -20,7 +20,7 @@ from dau_cli.engine.forget import unlearn
 from dau_cli.engine.forget_sets import select_forget_set
 from dau_cli.engine.jobs import Executor, Job, failures, run_jobs
 from dau_cli.errors import DauError
-from dau_cli.runs import EventSink
+from dau_cli.runs import EventSink, Run
 
 METRICS = ("ua", "ra", "ta", "mia_efficacy", "avg_gap", "wall_time_s", "image_passes")
 GAP_KEYS = ("ua", "ra", "ta", "mia_efficacy")
@@ -95,14 +95,23 @@ def run_cell(checkpoint: str, key: dict, config: dict, device: str, data_root: s
     method, seed = key["method"], key["seed"]
     fs = select_forget_set(data.labels, data.splits["train"], seed=seed, num_classes=data.num_classes,
                            class_names=ckpt.get("class_names"), **forget_spec)
-    cost = {"wall_time_s": 0.0, "image_passes": 0}
-    if method != "original":
-        cost = unlearn(ckpt, model, data, fs, method, resolve(base=config), EventSink(), seed)
-    report = audit(model, data, fs)
-    return {**key, **{k: report[k] for k in GAP_KEYS}, "val_acc": report["val_acc"],
-            "wall_time_s": cost["wall_time_s"], "image_passes": cost["image_passes"],
-            "forget_size": len(fs.indices),
-            "forget_digest": hashlib.sha256(fs.indices.numpy().tobytes()).hexdigest()[:12]}
+    # Its own run directory, where it runs, so the dashboard can follow the cell's unlearning.
+    run = Run("compare-cell", [f"{method} seed {seed} ({key['label']})"], {"cell": key}, str(dev))
+    try:
+        cost = {"wall_time_s": 0.0, "image_passes": 0}
+        if method != "original":
+            cost = unlearn(ckpt, model, data, fs, method, resolve(base=config), run, seed)
+        report = audit(model, data, fs, sink=run)
+        cell = {**key, **{k: report[k] for k in GAP_KEYS}, "val_acc": report["val_acc"],
+                "wall_time_s": cost["wall_time_s"], "image_passes": cost["image_passes"],
+                "forget_size": len(fs.indices),
+                "forget_digest": hashlib.sha256(fs.indices.numpy().tobytes()).hexdigest()[:12]}
+    except BaseException as e:
+        run.finish("interrupted" if isinstance(e, KeyboardInterrupt) else "failed", error=f"{type(e).__name__}: {e}")
+        raise
+    run.update(summary={k: cell[k] for k in (*GAP_KEYS, "wall_time_s", "image_passes")})
+    run.finish("completed")
+    return cell
 
 
 def compare(checkpoints: dict[str, Path], forget_spec: dict, methods: list[str], seeds: list[int], config: dict,

@@ -74,3 +74,23 @@ def test_a_failing_cell_is_reported_the_others_are_kept_and_a_rerun_completes(
     table = run(tiny_ckpt, tmp_path)
     assert ran == [("ga", 1)]  # only the failed cell ran again
     assert cells(tmp_path) == cells(in_process[0]) and table == in_process[1] | {"rows": table["rows"]}
+
+
+def test_each_cell_has_its_own_run_directory_for_the_dashboard(tiny_ckpt, monkeypatch) -> None:
+    from dau_cli.config import as_dict
+    from dau_cli.engine.compare import cell_key, file_digest, run_cell
+    from dau_cli.runs import list_runs, read_events
+
+    config = as_dict(resolve(sets=FAST))
+    key = cell_key("dense", file_digest(tiny_ckpt), {"random": 0.1}, "ft", config["ft"], 0)
+    cell = run_cell(str(tiny_ckpt), key, config, "cpu")
+    [run] = list_runs()
+    assert run["command"] == "compare-cell" and run["status"] == "completed"
+    assert run["summary"]["ua"] == cell["ua"]
+    assert {e.get("phase") for e in read_events(Path(run["dir"])) if e["type"] == "phase"} >= {"ft", "audit"}
+
+    monkeypatch.setattr(compare_mod, "unlearn", lambda *a: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        run_cell(str(tiny_ckpt), key, config, "cpu")
+    failed = [r for r in list_runs() if r["status"] == "failed"]
+    assert len(failed) == 1 and "ZeroDivisionError" in failed[0]["error"]
