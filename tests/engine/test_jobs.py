@@ -124,3 +124,18 @@ def test_ray_gives_the_same_results_and_reports_a_failure(tmp_path: Path, ray_lo
     assert [int(o.result["square"]) for o in outcomes[:3]] == [1, 4, 9]
     assert "job 4 broke" in outcomes[3].error
     assert load_result(tmp_path / "square-2.pt")["square"].tolist() == [4]
+
+
+def interrupt(x: int) -> dict:
+    raise KeyboardInterrupt
+
+
+def test_an_interrupted_set_keeps_what_finished_and_a_rerun_completes_it(tmp_path: Path) -> None:
+    marker = tmp_path / "ran.txt"
+    jobs = jobs_for(tmp_path, [1, 2, 3], marker=marker)
+    with pytest.raises(KeyboardInterrupt):  # Ctrl-C during the second job
+        run_jobs([jobs[0], Job(f"{HERE}:interrupt", {"x": 2}, jobs[1].output), jobs[2]])
+    assert (tmp_path / "square-1.pt").exists() and not (tmp_path / "square-2.pt").exists()
+    outcomes = run_jobs(jobs)
+    assert [o.status for o in outcomes] == ["skipped", "done", "done"]
+    assert marker.read_text().split() == ["1", "2", "3"]
