@@ -169,6 +169,21 @@ class Roc:
     auc: float | None
 
 
+#: The verdicts `dau audit` gives (docs/audit.md, "The verdict"), in the order the screen explains them.
+VERDICTS = ("forgotten", "not forgotten", "superficial", "over-forgotten", "no reference")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """An audit's verdict event: the verdict, its reasons in words, and each reference test's numbers."""
+
+    verdict: str
+    reasons: tuple[str, ...] = ()
+    #: (test name, {field: number or word}), in the order the event lists them (e.g. output, lira,
+    #: relearn, probe; fields such as status, value, reference_mean, reference_sd, references, auc, why)
+    tests: tuple[tuple[str, dict[str, float | str]], ...] = ()
+
+
 @dataclass(frozen=True)
 class RunSnapshot:
     """Everything the run screen draws, frozen at one moment (safe to hand between threads)."""
@@ -197,6 +212,7 @@ class RunSnapshot:
     steps_version: int = 0
     epochs_version: int = 0
     roc_version: int = 0
+    verdict: Verdict | None = None  # the audit's verdict, once it is given
 
 
 class RunModel:
@@ -239,6 +255,7 @@ class RunModel:
         self.steps_version = 0
         self.epochs_version = 0
         self.roc_version = 0
+        self.verdict: Verdict | None = None
 
     # -- folding
 
@@ -354,6 +371,28 @@ class RunModel:
         )
         self.roc_version += 1
 
+    def _on_verdict(self, ev: dict[str, Any], t: float | None) -> None:
+        """The audit's verdict. Fields that are neither numbers nor words are left out; a verdict
+        that is not a word makes the event malformed (counted as unknown)."""
+        verdict = ev.get("verdict")
+        if not isinstance(verdict, str) or not verdict:
+            raise ValueError("a verdict event without a verdict")
+        reasons = ev.get("reasons")
+        reasons = tuple(str(r) for r in reasons) if isinstance(reasons, list) else ()
+        tests = []
+        for name, fields in (ev.get("tests") or {}).items() if isinstance(ev.get("tests"), dict) else ():
+            if not isinstance(fields, dict):
+                continue
+            kept: dict[str, float | str] = {}
+            for key, value in fields.items():
+                number = _number(value)
+                if number is not None:
+                    kept[str(key)] = number
+                elif isinstance(value, str):
+                    kept[str(key)] = value
+            tests.append((str(name), kept))
+        self.verdict = Verdict(verdict, reasons, tuple(tests))
+
     def _on_result(self, ev: dict[str, Any], t: float | None) -> None:
         if isinstance(ev.get("metrics"), dict):
             self.result.update(ev["metrics"])
@@ -366,6 +405,7 @@ class RunModel:
         "epoch": _on_epoch,
         "roc": _on_roc,
         "result": _on_result,
+        "verdict": _on_verdict,
     }
 
     # -- reading
@@ -402,6 +442,7 @@ class RunModel:
             steps_version=self.steps_version,
             epochs_version=self.epochs_version,
             roc_version=self.roc_version,
+            verdict=self.verdict,
         )
 
 

@@ -134,6 +134,22 @@ def audit_run(rng: random.Random) -> None:
         ev(t + 6.9, "epoch", phase="audit", epoch=1, epochs=1, metrics={"ua": 12.4, "forget_acc": 87.6, "test_acc": 87.2},
            auc={a: results[f"{a}_forget_vs_val_auc"] for a in ATTACKS})
     )  # fmt: skip
+    # the verdict event of `dau audit` against a reference bank (docs/events.md): a one-number fake
+    tests = {
+        "output": {"status": "pass", "value": -0.41, "reference_mean": 0.0, "reference_sd": 0.62, "references": 16,
+                   "t": -0.64, "critical": 2.95, "auc": 0.47},
+        "lira": {"status": "pass", "value": 0.18, "reference_mean": 0.02, "reference_sd": 0.21, "references": 16,
+                 "t": 0.74, "critical": 2.95, "auc": 0.53},
+        "relearn": {"status": "above", "value": 62.8, "reference_mean": 0.0, "reference_sd": 0.0, "references": 16,
+                    "t": 7.9, "critical": 2.6},
+        "probe": {"status": "above", "value": 100.0, "reference_mean": 84.7, "reference_sd": 2.1, "references": 16,
+                  "t": 7.1, "critical": 2.6},
+    }
+    reasons = ["relearning: ABOVE retrained models (62.8 % of the other forget images back after 40 steps; "
+               "16 references: 0.0 ± 0.0 %)",
+               "representation probe: ABOVE retrained models (100.0 % against 84.7 ± 2.1 %)",
+               "output: like retrained models", "membership (LiRA, IN vs OUT): like retrained models"]
+    events.append(ev(t + 6.95, "verdict", verdict="superficial", reasons=reasons, tests=tests))
     events.append(ev(t + 7, "result", metrics=summary))
     events.append(ev(t + 7.1, "status", status="completed"))
     write_run(

@@ -260,3 +260,29 @@ async def test_keys_help_and_quit(runs: Path):
         await pilot.press("q")
         await pilot.pause()
         assert not app.is_running
+
+
+async def test_an_audits_verdict_and_its_tests_are_shown_and_arrive_live(runs: Path):
+    app = app_for(runs, run=runs / AUDIT_ID)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = run_screen(app)
+        panel = screen.query_one("#verdict")
+        await wait_until(pilot, lambda: screen.updates > 0 and panel.display, what="the verdict panel")
+        lines = str(panel.render()).splitlines()
+        assert lines[0].startswith("verdict SUPERFICIAL  relearning: ABOVE retrained models")
+        assert [ln.split()[0] for ln in lines[1:]] == ["output", "membership", "relearning", "probe"]
+        assert "above refs" in lines[3] and "62.8 %" in lines[3] and "(n=16)" in lines[3]
+        assert "like refs" in lines[1] and "AUC 0.47" in lines[1]
+    # a run without a verdict has no panel; one appended while the screen is open appears
+    run = make_running_run(runs, "20250103-120000-audit-live02", command="audit")
+    app = app_for(runs, run=run)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = run_screen(app)
+        panel = screen.query_one("#verdict")
+        await wait_until(pilot, lambda: screen.updates > 0)
+        assert not panel.display
+        verdict = {"v": 1, "t": time.time(), "type": "verdict", "verdict": "no reference",
+                   "reasons": ["no reference models yet: rerun with --references 16"], "tests": {}}
+        append(run / "events.jsonl", json.dumps(verdict) + "\n")
+        await wait_until(pilot, lambda: panel.display, what="the verdict arriving")
+        assert str(panel.render()) == "verdict NO REFERENCE  no reference models yet: rerun with --references 16"

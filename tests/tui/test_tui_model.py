@@ -238,3 +238,26 @@ def test_nvml_reader_follows_cuda_visible_devices_and_reports_the_jobs_memory(mo
     assert [(s.index, s.name) for s in samples] == [(0, "card1")]  # NVML's device 1 is cuda:0 here
     assert samples[0].memory_of(4242) == 3 * 2**30
     assert samples[0].memory_of(7) is None and samples[0].memory_of(1) is None  # not available / absent
+
+
+def test_model_keeps_an_audits_verdict_and_its_tests():
+    from tui_helpers import AUDIT_ID
+
+    m = RunModel()
+    m.apply_all(list(read_events(FIXTURES / AUDIT_ID)))
+    v = m.snapshot().verdict
+    assert v is not None and v.verdict == "superficial" and v.reasons[0].startswith("relearning: ABOVE")
+    assert [name for name, _ in v.tests] == ["output", "lira", "relearn", "probe"]
+    assert dict(v.tests)["relearn"] == {"status": "above", "value": 62.8, "reference_mean": 0.0, "reference_sd": 0.0,
+                                        "references": 16, "t": 7.9, "critical": 2.6}
+    # malformed: no verdict word is skipped (and counted); junk fields inside the tests are dropped
+    m = RunModel()
+    m.apply_all([{"type": "verdict", "reasons": ["x"]}, {"type": "verdict", "verdict": 3},
+                 {"type": "verdict", "verdict": "forgotten", "reasons": "not a list",
+                  "tests": {"probe": {"value": float("nan"), "status": "pass", "curve": [1, 2], "auc": True},
+                            "lira": "not a dict"}}])
+    snap = m.snapshot()
+    assert snap.unknown == 2
+    assert snap.verdict.verdict == "forgotten" and snap.verdict.reasons == ()
+    assert snap.verdict.tests == (("probe", {"status": "pass"}),)
+    assert RunModel().snapshot().verdict is None

@@ -1,4 +1,4 @@
-"""One run: losses, accuracies, AUCs, ROC curves, progress and the GPU, kept up to date."""
+"""One run: losses, accuracies, AUCs, ROC curves, an audit's verdict, progress and the GPU, kept up to date."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from textual.worker import get_current_worker
 
 from dau_cli.runs import read_run
 
-from ..format import duration_of, status_text
+from ..format import duration_of, status_text, verdict_text
 from ..gpu import GpuReader
 from ..job import Job
 from ..messages import GpuSampled, JobExited, RunMissing, RunUpdated
@@ -60,6 +60,7 @@ class RunScreen(Screen):
     RunScreen #charts.-roc-only { grid-size: 1 1; grid-columns: 1fr; grid-rows: 1fr; }
     RunScreen #charts.-roc-only Chart { display: none; }
     RunScreen #charts.-roc-only #roc { display: block; column-span: 1; }
+    RunScreen #verdict { height: auto; max-height: 6; padding: 0 1; display: none; }
     RunScreen #log { height: 3; padding: 0 1; background: $boost; }
     RunScreen #log-text { height: 3; }
     """
@@ -112,6 +113,7 @@ class RunScreen(Screen):
             yield ProgressBar(total=100, show_eta=False, id="progress")
             yield Static("", id="eta")
         yield GpuStrip(id="gpu")
+        yield Static("", id="verdict")
         with Grid(id="charts"):
             yield Chart("Attacker loss", id="attacker")
             yield Chart("Defender loss", id="defender")
@@ -260,9 +262,18 @@ class RunScreen(Screen):
         self._draw_info()
         self._draw_progress()
         self._draw_charts_soon()
+        self._draw_verdict()
         self._draw_log()
 
     # -- drawing
+
+    def _draw_verdict(self) -> None:
+        """An audit's verdict and its reference tests, above the charts; nothing before there is one."""
+        verdict = self.snapshot.verdict
+        panel = self.query_one("#verdict", Static)
+        panel.display = verdict is not None
+        if verdict is not None:
+            panel.update(verdict_text(verdict, width=max(self.size.width - 6, 40)))
 
     def _draw_charts_soon(self) -> None:
         """Draw the charts now, or once `chart_interval` has passed since they were last drawn.
