@@ -158,12 +158,17 @@ def _init_worker(threads: int, gpus) -> None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpus.get()
     import torch
 
-    torch.set_num_threads(threads)
+    if not os.environ.get("OMP_NUM_THREADS"):  # an explicit thread count wins
+        torch.set_num_threads(threads)
 
 
 class Workers:
-    """Local worker processes (spawned, so CUDA is safe): cores // workers torch threads each and,
-    with several GPUs visible, one GPU per worker."""
+    """Local worker processes (spawned, so CUDA is safe): cores // workers torch threads each
+    (unless OMP_NUM_THREADS says otherwise) and, with several GPUs visible, one GPU per worker.
+
+    On the CPU a job's numbers depend on torch's thread count too (float sums in another order),
+    so runs with different thread counts can differ in the last digits; with the same count (as
+    with OMP_NUM_THREADS=1) they are bit-identical wherever they run."""
 
     def __init__(self, workers: int):
         if workers < 1:

@@ -88,7 +88,8 @@ def test_json_outputs_are_json(tmp_path: Path) -> None:
     assert o.result["square"] == [16] and load_result(tmp_path / "four.json")["x"] == 4
 
 
-def test_worker_processes_give_the_same_results_and_split_the_cores(tmp_path: Path) -> None:
+def test_worker_processes_give_the_same_results_and_split_the_cores(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)  # else the explicit count wins
     outcomes = run_jobs([*jobs_for(tmp_path, [1, 2, 3]), *jobs_for(tmp_path, [4], "boom")], Workers(2))
     assert [o.status for o in outcomes] == ["done", "done", "done", "failed"]
     assert [int(o.result["square"]) for o in outcomes[:3]] == [1, 4, 9]
