@@ -139,7 +139,8 @@ def _describe_forget(f: dict) -> str:
 def _print_report(report: dict, checkpoint: Path, reference: Path | None) -> None:
     ref = report.get("reference")
     class_mode = report["forget"]["mode"] == "class"
-    t = Table(title=f"audit of {escape(str(checkpoint))}: forget set {_describe_forget(report['forget'])}")
+    t = Table(title=f"the literature's numbers for {escape(str(checkpoint))}: forget set "
+                    f"{_describe_forget(report['forget'])}")
     t.add_column("metric (%)")
     t.add_column("model", justify="right")
     if ref:

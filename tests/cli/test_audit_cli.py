@@ -102,6 +102,7 @@ def test_terminal_report_folds_identical_attack_rows_and_counts_the_negatives(ti
     lo, hi = report["mia_efficacy_interval"]["confidence"]
     assert f"{report['mia_efficacy']:.2f} [{lo:.0f}-{hi:.0f}]" in text
     assert "over 20 SVC refits" in text
+    assert "the literature's numbers for" in text  # UA, RA, TA and MIA-Efficacy are labelled as such
 
 
 def test_reference_with_another_data_view_is_refused(tiny_ckpt, ckpt_dict, tmp_path):
