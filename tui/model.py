@@ -207,6 +207,10 @@ class RunSnapshot:
     last_t: float | None = None
     status: str | None = None
     error: str | None = None
+    job: str | None = None  # the inner job running now (e.g. a compare cell: `dau seed 1`)
+    job_phase: str | None = None
+    job_step: int = 0
+    job_total: int = 0
     logs: tuple[tuple[str, str], ...] = ()  # (level, message), newest last
     result: dict[str, Any] = field(default_factory=dict)
     steps_version: int = 0
@@ -235,6 +239,10 @@ class RunModel:
         self.epochs: int | None = None
         self.status: str | None = None
         self.error: str | None = None
+        self.job: str | None = None
+        self.job_phase: str | None = None
+        self.job_step = 0
+        self.job_total = 0
         self.logs: deque[tuple[str, str]] = deque(maxlen=20)
         self.result: dict[str, Any] = {}
         self.first_t: float | None = None
@@ -269,6 +277,9 @@ class RunModel:
         if t is not None:
             self.first_t = t if self.first_t is None else self.first_t
             self.last_t = t
+        if "job" in ev and ev.get("type") in ("phase", "step"):
+            self._on_job(ev)  # an inner job's loop: its own progress line, not the run's
+            return
         handler = self._HANDLERS.get(ev.get("type"))  # type: ignore[arg-type]
         if handler is None:
             self.unknown += 1
@@ -277,6 +288,18 @@ class RunModel:
             handler(self, ev, t)
         except (TypeError, ValueError, AttributeError):
             self.unknown += 1  # a known type with malformed fields: skip it, keep going
+
+    def _on_job(self, ev: dict[str, Any]) -> None:
+        self.job = str(ev["job"])
+        phase = ev.get("phase")
+        if ev.get("type") == "phase" or phase != self.job_phase:
+            self.job_phase = str(phase) if phase is not None else None
+            self.job_step = 0
+        step, total = _number(ev.get("step")), _number(ev.get("total"))
+        if step is not None:
+            self.job_step = int(step)
+        if total is not None:
+            self.job_total = int(total)
 
     def _on_status(self, ev: dict[str, Any], t: float | None) -> None:
         status = ev.get("status")
@@ -437,6 +460,10 @@ class RunModel:
             last_t=self.last_t,
             status=self.status,
             error=self.error,
+            job=self.job,
+            job_phase=self.job_phase,
+            job_step=self.job_step,
+            job_total=self.job_total,
             logs=tuple(self.logs),
             result=dict(self.result),
             steps_version=self.steps_version,

@@ -150,28 +150,15 @@ def print_json(obj: Any) -> None:
     sys.stdout.flush()
 
 
-class ProgressView:
-    """Renders `phase` and `step` events as a rich progress bar on stderr."""
-
-    KEYS = ("loss", "acc", "attacker_loss", "attacker_acc", "defender_loss", "ce", "adv", "bt", "images_per_s")
-
-    def __init__(self) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-        self.progress = Progress(TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
-                                 console=err, transient=False)
-        self.tasks: dict[str, Any] = {}
-
-    def __call__(self, event: dict) -> None:
-        kind = event["type"]
-        if kind == "phase":
-            self.tasks[event["phase"]] = self.progress.add_task(event["phase"], total=event.get("total"), info="")
-        elif kind == "step" and event.get("phase") in self.tasks:
-            info = "  ".join(f"{k.replace('images_per_s', 'img/s')} {event[k]:.3g}" for k in self.KEYS if k in event)
-            self.progress.update(self.tasks[event["phase"]], completed=event["step"], info=info)
-        elif kind == "log" and event.get("level") in ("warning", "error"):
-            self.progress.console.print(f"[yellow]{escape(str(event['message']))}[/]", highlight=False)
+@contextmanager
+def loading(message: str) -> Iterator[None]:
+    """A status line (spinner and `message`) on stderr while a command loads, before its progress
+    bars start; nothing with --quiet or when stderr is not a terminal."""
+    if QUIET:
+        yield
+        return
+    with err.status(message, spinner="dots"):
+        yield
 
 
 @contextmanager
@@ -192,7 +179,11 @@ def open_run(command: str, config: dict, device: str = "cpu", progress: bool = T
 
 def _recorded(command: str, config: dict, device: str, progress: bool) -> Iterator[Run]:
     run = Run(command, sys.argv, config, device)
-    view = ProgressView() if progress and not QUIET else None
+    view = None
+    if progress and not QUIET:
+        from dau_cli.cli.progress import ProgressView
+
+        view = ProgressView(err)
     if view:
         run.listeners.append(view)
         view.progress.start()
@@ -200,6 +191,7 @@ def _recorded(command: str, config: dict, device: str, progress: bool) -> Iterat
         yield run
     except BaseException as e:
         if view:  # a failed run ends with its one error line, not a half-filled bar
+            view.progress.notes.clear()
             for task in view.progress.task_ids:
                 view.progress.update(task, visible=False)
         try:

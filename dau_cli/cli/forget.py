@@ -24,6 +24,7 @@ from dau_cli.cli.common import (
     forget_output,
     forget_tag,
     handle_errors,
+    loading,
     note,
     open_run,
     out,
@@ -80,18 +81,20 @@ def forget(
         argv = [a for a in sys.argv[1:] if a != "--tui"]
         raise typer.Exit(dashboard("launch").follow_child(argv))
 
-    from dau_cli.engine.audit import audit
-    from dau_cli.engine.checkpoint import load_checkpoint, restore, save_checkpoint
-    from dau_cli.engine.forget import forget_checkpoint, original_train_config
-    from dau_cli.engine.forget_sets import select_forget_set
-    from dau_cli.engine.train import pick_device
-
-    ckpt = load_checkpoint(checkpoint)
-    dev = pick_device(device or original_train_config(ckpt).device)
-    model, data = restore(ckpt, dev, str(data_root) if data_root else None)
-    fs = select_forget_set(data.labels, data.splits["train"], classes=classes, random=random, indices=indices,
-                           seed=seed, num_classes=data.num_classes, class_names=ckpt.get("class_names"))
-    before = audit(model, data, fs)
+    with loading("loading torch"):
+        from dau_cli.engine.audit import audit
+        from dau_cli.engine.checkpoint import load_checkpoint, restore, save_checkpoint
+        from dau_cli.engine.forget import forget_checkpoint, original_train_config
+        from dau_cli.engine.forget_sets import select_forget_set
+        from dau_cli.engine.train import pick_device
+    with loading(f"loading {checkpoint} and its data"):
+        ckpt = load_checkpoint(checkpoint)
+        dev = pick_device(device or original_train_config(ckpt).device)
+        model, data = restore(ckpt, dev, str(data_root) if data_root else None)
+        fs = select_forget_set(data.labels, data.splits["train"], classes=classes, random=random, indices=indices,
+                               seed=seed, num_classes=data.num_classes, class_names=ckpt.get("class_names"))
+    with loading(f"measuring the original model on the forget set ({len(fs.indices)} samples)"):
+        before = audit(model, data, fs)
     run_config = {"checkpoint": str(checkpoint), "method": method, "seed": seed, "forget": fs.describe(),
                   method: as_dict(config)[method]}
     with open_run("forget", run_config, str(dev)) as run:

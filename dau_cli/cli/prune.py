@@ -8,7 +8,7 @@ from typing import Literal, Optional
 import typer
 from rich.table import Table
 
-from dau_cli.cli.common import escape, handle_errors, open_run, out, pct, print_json
+from dau_cli.cli.common import escape, handle_errors, loading, open_run, out, pct, print_json
 
 
 def default_output(checkpoint: Path, method: str, sparsity: float) -> Path:
@@ -64,9 +64,11 @@ def prune(
     check_home()
 
     from dau_cli.config import as_dict
-    from dau_cli.engine.checkpoint import load_checkpoint, save_checkpoint
-    from dau_cli.engine.prune import PruneConfig, check_prune, prune_checkpoint, retrain_config
-    from dau_cli.engine.train import pick_device
+
+    with loading("loading torch"):
+        from dau_cli.engine.checkpoint import load_checkpoint, save_checkpoint
+        from dau_cli.engine.prune import PruneConfig, check_prune, prune_checkpoint, retrain_config
+        from dau_cli.engine.train import pick_device
 
     ckpt = load_checkpoint(checkpoint)
     pc = PruneConfig(method, sparsity, rounds, rate, rewind_epoch, retrain)

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from dau_cli.cli.common import escape, handle_errors, open_run, out, pct, print_json
+from dau_cli.cli.common import escape, handle_errors, loading, open_run, out, pct, print_json
 
 
 @handle_errors
@@ -46,8 +46,9 @@ def train(
 
     target = check_output(out_path or Path(f"{config['data'].dataset}-{config['model'].arch}.pt"), [], force)
     check_home()
-    from dau_cli.engine.checkpoint import save_checkpoint
-    from dau_cli.engine.train import pick_device, train_checkpoint
+    with loading("loading torch"):
+        from dau_cli.engine.checkpoint import save_checkpoint
+        from dau_cli.engine.train import pick_device, train_checkpoint
 
     dev = pick_device(config["train"].device)
     with open_run("train", as_dict(config), str(dev)) as run:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dau_cli.cli.common import ProgressView, err
+from dau_cli.cli.common import err
+from dau_cli.cli.progress import ProgressView
 
 
 def test_an_error_prints_a_bracketed_path_literally(refused, tmp_path):
@@ -22,7 +23,7 @@ def test_a_section_name_in_an_error_is_not_eaten_as_a_style(refused, ckpt, tmp_p
 
 
 def test_a_logged_warning_with_brackets_is_printed_literally():
-    view = ProgressView()
+    view = ProgressView(err)
     with err.capture() as cap:
         view({"type": "log", "level": "warning", "message": "file [dim]x[/dim].pt looks odd"})
     assert "file [dim]x[/dim].pt looks odd" in cap.get()

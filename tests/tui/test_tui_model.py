@@ -261,3 +261,17 @@ def test_model_keeps_an_audits_verdict_and_its_tests():
     assert snap.verdict.verdict == "forgotten" and snap.verdict.reasons == ()
     assert snap.verdict.tests == (("probe", {"status": "pass"}),)
     assert RunModel().snapshot().verdict is None
+
+
+def test_an_inner_jobs_loop_is_followed_apart_from_the_runs_own():
+    model = RunModel()
+    model.apply_all([
+        {"type": "phase", "phase": "compare", "total": 8, "t": 1.0},
+        {"type": "step", "phase": "compare", "step": 3, "total": 8, "t": 2.0},
+        {"type": "phase", "phase": "dau", "total": 100, "job": "dau seed 1", "t": 3.0},
+        {"type": "step", "phase": "dau", "step": 40, "total": 100, "job": "dau seed 1", "attacker_loss": 0.7, "t": 4.0},
+    ])
+    snap = model.snapshot()
+    assert (snap.phase, snap.step, snap.total) == ("compare", 3, 8)  # the run's own progress is untouched
+    assert (snap.job, snap.job_phase, snap.job_step, snap.job_total) == ("dau seed 1", "dau", 40, 100)
+    assert "attacker_loss" not in snap.steps  # an inner job's losses are not drawn as the run's

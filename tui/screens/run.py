@@ -346,6 +346,9 @@ class RunScreen(Screen):
             tail.append(f"{snap.rate:.1f} steps/s")
         if "images_per_s" in snap.latest:
             tail.append(f"{snap.latest['images_per_s']:.0f} img/s")
+        if snap.job and status == "running":
+            job = f"{snap.job}: {snap.job_phase or ''}"
+            tail.append(f"{job} {snap.job_step}/{snap.job_total}" if snap.job_total else job)
         self.query_one("#eta", Static).update("   ".join(tail), layout=False)
 
     def _draw_charts(self) -> None:
