@@ -10,7 +10,8 @@ from dau_cli.cli import common
 from dau_cli.cli.audit import audit
 from dau_cli.cli.compare import compare, demo
 from dau_cli.cli.forget import forget
-from dau_cli.cli.info import info, methods, recipes_app, runs_app
+from dau_cli.cli.info import info, methods, recipes_app
+from dau_cli.cli.runs import runs_app
 from dau_cli.cli.prune import prune
 from dau_cli.cli.train import train
 from dau_cli.cli.tui import tui

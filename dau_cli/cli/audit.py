@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.table import Table
 
-from dau_cli.cli.common import escape, handle_errors, open_run, out, pct, print_json
+from dau_cli.cli.common import escape, handle_errors, loading, note, open_run, out, pct, print_json
 from dau_cli.errors import DauError
 
 PLOT_FORMATS = ("png", "pdf", "svg")
@@ -59,18 +58,19 @@ def audit(
             raise DauError(f"--plot {plot}: give a file ending in .{', .'.join(PLOT_FORMATS)}, e.g. --plot roc.png")
     check_home()
 
-    from dau_cli.engine.audit import (audit as run_audit, check_reference, compare_reports,
-                                      forget_set_for_audit, recorded_forget)
-    from dau_cli.engine.checkpoint import load_checkpoint, restore
-    from dau_cli.engine.train import pick_device
-
-    ckpt = load_checkpoint(checkpoint)
-    ref_ckpt = None
-    if reference is not None:
-        ref_ckpt = load_checkpoint(reference)
-        check_reference(ckpt, ref_ckpt, reference)
-    dev = pick_device(device)
-    model, data = restore(ckpt, dev, str(data_root) if data_root else None)
+    with loading("loading torch"):
+        from dau_cli.engine.audit import (audit as run_audit, check_reference, compare_reports,
+                                          forget_set_for_audit, recorded_forget)
+        from dau_cli.engine.checkpoint import load_checkpoint, restore
+        from dau_cli.engine.train import pick_device
+    with loading(f"loading {checkpoint} and its data"):
+        ckpt = load_checkpoint(checkpoint)
+        ref_ckpt = None
+        if reference is not None:
+            ref_ckpt = load_checkpoint(reference)
+            check_reference(ckpt, ref_ckpt, reference)
+        dev = pick_device(device)
+        model, data = restore(ckpt, dev, str(data_root) if data_root else None)
     flags_given = any(v is not None for v in (classes, random, indices))
     forget = forget_set_for_audit(ckpt, data, classes=classes, random=random, indices=indices, seed=seed)
 
@@ -139,60 +139,65 @@ def _describe_forget(f: dict) -> str:
 def _print_report(report: dict, checkpoint: Path, reference: Path | None) -> None:
     ref = report.get("reference")
     class_mode = report["forget"]["mode"] == "class"
-    t = Table(title=f"the literature's numbers for {escape(str(checkpoint))}: forget set "
-                    f"{_describe_forget(report['forget'])}")
-    t.add_column("metric (%)")
-    t.add_column("model", justify="right")
+    from dau_cli.cli.tables import Col, fit, left_out
+
+    title = f"the literature's numbers for {escape(str(checkpoint))}: forget set {_describe_forget(report['forget'])}"
     if ref:
-        t.add_column(escape(f"reference ({reference.name})"), justify="right")
-        t.add_column("diff", justify="right")
-    rows = [("UA (100 − acc on forget set)", "ua"), ("RA (acc on retain set)", "ra"),
-            ("TA (acc on test, remaining classes)" if class_mode else "TA (acc on test)", "ta")]
+        title += f"; reference {escape(reference.name)}"
+    cols = [Col("metric (%)"), Col("model", justify="right")]
+    if ref:
+        cols += [Col("reference", justify="right"), Col("diff", justify="right")]
+    rows = [("UA: 100 − forget-set acc", "ua"), ("RA: retain-set acc", "ra"),
+            ("TA: test acc, other classes" if class_mode else "TA: test acc", "ta")]
     if class_mode:
         rows.append(("test acc, forgotten classes", "forgotten_test_acc"))
-    rows += [("acc on validation set", "val_acc"), ("MIA-Efficacy (confidence)", "mia_efficacy")]
+    rows += [("validation acc", "val_acc"), ("MIA-Efficacy (confidence)", "mia_efficacy")]
+    cells: list[list[str]] = []
     for label, key in rows:
-        cells = [_mia(report, "confidence") if key == "mia_efficacy" else pct(report[key])]
+        row = [label, _mia(report, "confidence") if key == "mia_efficacy" else pct(report[key])]
         if ref:
-            cells += [_mia(ref, "confidence") if key == "mia_efficacy" else pct(ref[key]),
-                      _signed(report["diff"].get(key))]
-        t.add_row(label, *cells)
+            row += [_mia(ref, "confidence") if key == "mia_efficacy" else pct(ref[key]),
+                    _signed(report["diff"].get(key))]
+        cells.append(row)
     for s in report["mia_efficacy_by_statistic"]:
         if s == "confidence":
             continue
-        cells = [_mia(report, s)]
+        row = [f"[dim]  MIA-Eff. {s}[/]", f"[dim]{_mia(report, s)}[/]"]
         if ref:
-            cells += [_mia(ref, s), _signed(report["diff"].get(f"mia_efficacy.{s}"))]
-        t.add_row(f"  MIA-Efficacy ({s})", *cells, style="dim")
+            row += [f"[dim]{_mia(ref, s)}[/]", f"[dim]{_signed(report['diff'].get(f'mia_efficacy.{s}'))}[/]"]
+        cells.append(row)
+    caption = None
     boot = report.get("mia_bootstrap", {})
     if boot.get("resamples"):
-        t.caption = (f"\\[low-high]: MIA-Efficacy's central {100 * boot['level']:.0f} % over {boot['resamples']} SVC "
-                     f"refits on resampled members and non-members; [yellow]![/] = the interval spans over half "
-                     f"of 0-100, the figure is unstable")
+        caption = (f"\\[low-high]: MIA-Efficacy's central {100 * boot['level']:.0f} % over {boot['resamples']} SVC "
+                   f"refits on resampled members and non-members; [yellow]![/] = the interval spans over half "
+                   f"of 0-100, the figure is unstable")
     if ref:
-        gap = f"[bold]{report['avg_gap']:.2f}[/]"
-        t.add_row("[bold]Avg. Gap[/] (mean |diff| of UA, RA, TA, MIA-Eff.)", "", "", gap)
+        cells.append(["[bold]Avg. Gap[/] (mean |diff|)", "", "", f"[bold]{report['avg_gap']:.2f}[/]"])
+    t, _ = fit(out, cols, cells, title=title, caption=caption)
     out.print(t)
 
     for pair, by_stat in report["attacks"].items():
-        a = Table(title=f"threshold attack: {PAIR_TITLES[pair]} ({pair})", caption="TPR@f: TPR at FPR f")
-        for col in ("statistic", "AUC", "bal. acc", "TPR@0.1%", "TPR@1%", "TPR@10%"):
-            a.add_column(col, justify="left" if col == "statistic" else "right")
+        cols = [Col("statistic"), Col("AUC", justify="right"), Col("bal. acc", justify="right", keep=1),
+                *(Col(f"TPR@{f}", justify="right", keep=k) for f, k in (("0.1%", 2), ("1%", 3), ("10%", 4)))]
         if ref:
-            a.add_column("ref. AUC", justify="right")
+            cols.append(Col("ref. AUC", justify="right"))
         # Statistics that rank samples alike (confidence, loss, logit-scaled confidence are monotone
         # in p_y) give identical rows: one row names them all.
         folded: dict[tuple, list[str]] = {}
         for s, r in by_stat.items():
-            cells = (f"{r['auc']:.3f}", f"{100 * r['balanced_accuracy']:.1f} %",
-                     *(f"{100 * r['tpr_at_fpr'][f]:.1f} %" for f in ("0.001", "0.01", "0.1")))
+            row = (f"{r['auc']:.3f}", f"{100 * r['balanced_accuracy']:.1f} %",
+                   *(f"{100 * r['tpr_at_fpr'][f]:.1f} %" for f in ("0.001", "0.01", "0.1")))
             if ref:
                 other = ref["attacks"].get(pair, {}).get(s)
-                cells += (f"{other['auc']:.3f}" if other else "—",)
-            folded.setdefault(cells, []).append(s)
-        for cells, names in folded.items():
-            a.add_row(" = ".join(names), *cells)
+                row += (f"{other['auc']:.3f}" if other else "—",)
+            folded.setdefault(row, []).append(s)
+        cells = [[" = ".join(names), *row] for row, names in folded.items()]
+        a, dropped = fit(out, cols, cells, title=f"threshold attack: {PAIR_TITLES[pair]} ({pair})",
+                         caption="TPR@f: TPR at FPR f")
         out.print(a)
+        if dropped:
+            note(left_out(dropped))
     sizes = report["sizes"]
     from_ = sizes.get("attack_negatives_from", {})
     negatives = (f"{from_['val']} validation + {from_['test']} test images of the forgotten classes"

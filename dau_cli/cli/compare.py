@@ -20,6 +20,8 @@ from dau_cli.cli.common import (
     escape,
     check_forget_flags,
     handle_errors,
+    loading,
+    note,
     open_run,
     out,
     pct,
@@ -81,9 +83,10 @@ def compare(
     config = resolve(recipe, None, sets,
                      uses=sorted({"retrain", *method_list}), command=f"dau compare --methods {','.join(method_list)}")
 
-    from dau_cli.engine.compare import compare as run_compare  # torch, once the cheap checks passed
-    from dau_cli.engine.compare import markdown, parse_seeds
-    from dau_cli.engine.train import pick_device
+    with loading("loading torch"):  # once the cheap checks passed
+        from dau_cli.engine.compare import compare as run_compare
+        from dau_cli.engine.compare import markdown, parse_seeds
+        from dau_cli.engine.train import pick_device
 
     seed_list = parse_seeds(seeds)
     mode = next(iter(spec))
@@ -118,15 +121,27 @@ def compare(
     if json_out:
         print_json({"rows": result["rows"], "markdown": str(folder / "compare.md"), "run_dir": str(run.dir)})
         return
-    t = Table(title=escape(title))
-    for col in ("method", "UA", "RA", "TA", "MIA-Eff.", "Avg. Gap", "time (s)", "image passes"):
-        t.add_column(col, justify="left" if col == "method" else "right")
-    for r in result["rows"]:
-        ms = lambda k: f"{r[k]['mean']:.2f} ± {r[k]['std']:.2f}"  # noqa: E731
-        t.add_row(r["method"], ms("ua"), ms("ra"), ms("ta"), ms("mia_efficacy"), ms("avg_gap"), ms("wall_time_s"),
-                  f"{r['image_passes']['mean']:,.0f}")
-    out.print(t)
+    print_compare(result["rows"], title)
     out.print(f"written: {escape(str(folder / 'compare.md'))} and compare.json (cells are reused on the next run)")
+
+
+def print_compare(rows: list[dict], title: str) -> None:
+    """mean ± std on one line where the terminal is wide enough, else the std under the mean;
+    image passes, then time, leave first at a narrow width."""
+    from dau_cli.cli.tables import Col, fit, left_out
+
+    cols = [Col("method"), *(Col(h, justify="right") for h in ("UA", "RA", "TA", "MIA-Eff.", "Avg. Gap")),
+            Col("time s", justify="right", keep=1), Col("passes", justify="right", keep=2)]
+    for sep in (" ± ", "\n± "):
+        cells = [[escape(r["method"]), *(f"{r[k]['mean']:.2f}{sep}{r[k]['std']:.2f}" for k in
+                                          ("ua", "ra", "ta", "mia_efficacy", "avg_gap", "wall_time_s")),
+                  f"{r['image_passes']['mean']:,.0f}"] for r in rows]
+        table, dropped = fit(out, cols, cells, title=escape(title), caption="mean ± std over seeds; %, time in s")
+        if not dropped:
+            break
+    out.print(table)
+    if dropped:
+        note(left_out(dropped))
 
 
 @handle_errors

@@ -4,31 +4,53 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Optional
 
 import typer
 from rich.table import Table
 
-from dau_cli.cli.common import escape, handle_errors, out, pct, print_json
+from dau_cli.cli.common import escape, handle_errors, note, out, pct, print_json
+from dau_cli.errors import DauError
 
 
 @handle_errors
 def info(
     checkpoint: Path = typer.Argument(..., help="A checkpoint written by dau."),
+    indices: Optional[Path] = typer.Option(None, "--indices", help="Write the forget set's dataset positions to "
+                                           "this file, one a line: what `--indices` reads. The set is the one "
+                                           "the checkpoint records, or the one --classes or --random choose."),
+    classes: Optional[str] = typer.Option(None, "--classes", "-c", help="With --indices: these classes' samples."),
+    random: Optional[float] = typer.Option(None, "--random", help="With --indices: this seeded fraction."),
+    seed: int = typer.Option(0, "--seed", help="With --random: the seed of the draw (as forget's --seed)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing --indices file."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
 ) -> None:
-    """What a checkpoint holds: architecture, data, splits, sparsity, metrics and lineage.
+    """What a checkpoint holds: architecture, data, splits, sparsity, metrics, what it was made
+    to forget, and its lineage.
 
-    Example:  dau info digits-cnn.pt --json
+    \b
+    Examples:
+      dau info digits-cnn-forget-dau-class3.pt
+      dau info digits-cnn.pt --json
+      dau info digits-cnn-forget-dau-class3.pt --indices forgot.txt   # then: dau forget ... --indices forgot.txt
+      dau info digits-cnn.pt --random 0.1 --seed 1 --indices r10.txt
     """
-    from dau_cli.files import check_checkpoint
+    from dau_cli.files import check_checkpoint, check_output
 
     check_checkpoint(checkpoint)  # before torch is imported
+    if (classes is not None or random is not None) and indices is None:
+        raise DauError("--classes and --random choose a forget set to write with --indices FILE; add it")
+    if indices is not None:
+        check_output(indices, [checkpoint], force)
     from dau_cli.engine.checkpoint import load_checkpoint, sparsity
 
     ckpt = load_checkpoint(checkpoint)
+    if indices is not None:
+        _write_indices(ckpt, checkpoint, indices, classes, random, seed, force)
+        return
     overall, per_layer = sparsity(ckpt["state_dict"])
     lineage = [{k: v for k, v in e.items() if k not in ("config", "forget_indices")}
-               | ({"forget_size": len(e["forget_indices"])} if "forget_indices" in e else {})
+               | ({"forget_size": len(e["forget_indices"])} if "forget_indices" in e else {}) | {"what": _did(e)}
                for e in ckpt["lineage"]]
     report = {
         "checkpoint": str(checkpoint),
@@ -55,44 +77,68 @@ def info(
     t.add_row("splits", ", ".join(f"{k} {v}" for k, v in report["splits"].items()))
     t.add_row("sparsity", f"{100 * overall:.1f} % of prunable weights are zero")
     t.add_row("metrics", ", ".join(f"{k} {pct(v) if isinstance(v, float) else v}" for k, v in report["metrics"].items()))
+    forgets = [e for e in lineage if e["op"] == "forget"]
+    t.add_row("forgotten", escape("; ".join(e["what"] for e in forgets)) if forgets
+              else "nothing (no forget in its lineage)")
     out.print(t)
-    lt = Table(title="lineage")
-    for col in ("#", "operation", "when", "wall time (s)", "image passes", "device", "details"):
-        lt.add_column(col)
-    for i, e in enumerate(lineage, 1):
-        details = ", ".join(f"{k}={e[k]}" for k in ("method", "mode", "forget_size", "sparsity") if k in e)
-        lt.add_row(str(i), e["op"], time.strftime("%Y-%m-%d %H:%M", time.localtime(e["time"])),
-                   f"{e['wall_time_s']:.1f}", f"{e['image_passes']:,}", e["device"], details)
+    from dau_cli.cli.tables import Col, fit, left_out
+
+    cols = [Col("#"), Col("operation"), Col("what", wrap=True), Col("when", keep=3), Col("took s", justify="right",
+            keep=1), Col("image passes", justify="right", keep=2), Col("device", keep=4)]
+    rows = [[str(i), e["op"], escape(e["what"]), time.strftime("%Y-%m-%d %H:%M", time.localtime(e["time"])),
+             f"{e['wall_time_s']:.1f}", f"{e['image_passes']:,}", escape(str(e["device"]))]
+            for i, e in enumerate(lineage, 1)]
+    lt, dropped = fit(out, cols, rows, title="lineage")
     out.print(lt)
+    if dropped:
+        note(left_out(dropped))
 
 
-runs_app = typer.Typer(help="Run directories that dau commands leave behind.", no_args_is_help=True)
+def _did(e: dict) -> str:
+    """One lineage entry in words: `class 3 (174 samples) with dau, seed 0`."""
+    if e["op"] == "forget":
+        f = e.get("forget") or {}
+        size = f.get("size", e.get("forget_size"))
+        if f.get("mode") == "class":
+            which = f"class {','.join(map(str, f.get('classes', [])))}"
+        elif f.get("mode") == "random":
+            which = f"random {100 * (f.get('fraction') or 0):g} % (seed {f.get('seed')})"
+        else:
+            which = "listed samples"
+        return f"{which}, {size} samples, with {e.get('method')} (seed {e.get('seed', 0)})"
+    if e["op"] == "prune":
+        return f"{e.get('method')} to {100 * (e.get('sparsity') or 0):.1f} % sparsity"
+    if e["op"] == "train":
+        c = e.get("config") or {}
+        data, model, train = (c.get(k) or {} for k in ("data", "model", "train"))
+        return f"{model.get('arch', '')} on {data.get('dataset', '')}, {train.get('epochs', '?')} epochs, seed " \
+               f"{train.get('seed', '?')}"
+    return ""
 
 
-@runs_app.command("ls")
-@handle_errors
-def runs_ls(json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table.")) -> None:
-    """List runs, newest first.  Example:  dau runs ls"""
-    from dau_cli.runs import list_runs, runs_dir
+def _write_indices(ckpt: dict, checkpoint: Path, target: Path, classes: str | None, random: float | None, seed: int,
+                   force: bool) -> None:
+    """The recorded forget set (or the one --classes/--random choose) as `--indices` reads it."""
+    from dau_cli.files import write
 
-    runs = list_runs()
-    if json_out:
-        print_json({"runs_dir": str(runs_dir()), "runs": runs})
-        return
-    t = Table(title=escape(f"runs in {runs_dir()}"))
-    for col in ("run", "command", "status", "started", "duration", "headline"):
-        t.add_column(col)
-    for r in runs:  # list_runs gives well-formed records, damaged and lost runs included
-        started, s = r["started"], r["summary"]
-        end = r["ended"] or (time.time() if r["status"] == "running" else None)
-        dur = f"{end - started:.1f} s" if started is not None and end is not None else "—"
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(started)) if started is not None else "—"
-        head = ", ".join(f"{k} {pct(s[k])}" for k in ("test_acc", "ua", "ra", "ta", "mia_efficacy")
-                         if isinstance(s.get(k), (int, float)))
-        if r["status"] in ("damaged", "failed") and r.get("error"):
-            head = r["error"]
-        t.add_row(*(escape(str(c)) for c in (r["id"], r["command"], r["status"], when, dur, head)))
-    out.print(t)
+    if classes is None and random is None:
+        recorded = [e for e in ckpt["lineage"] if "forget_indices" in e]
+        if not recorded:
+            raise DauError(f"{checkpoint} records no forget set; choose one with --classes or --random")
+        positions = recorded[-1]["forget_indices"].tolist()
+        what = _did(recorded[-1])
+    else:
+        from dau_cli.engine.checkpoint import restore
+        from dau_cli.engine.forget_sets import select_forget_set
+
+        _, data = restore(ckpt)
+        fs = select_forget_set(data.labels, data.splits["train"], classes=classes, random=random, seed=seed,
+                               num_classes=ckpt["num_classes"], class_names=ckpt.get("class_names"))
+        positions, what = fs.indices.tolist(), f"{fs.describe()['mode']} forget set, {len(fs.indices)} samples"
+    text = "".join(f"{p}\n" for p in sorted(positions))
+    write(target, lambda f: f.write(text.encode()), force=force)
+    out.print(f"wrote {len(positions)} dataset positions ({escape(what)}) to {escape(str(target))}; "
+              f"use them with --indices {escape(str(target))}", highlight=False)
 
 
 recipes_app = typer.Typer(help="Named presets (recipes/*.toml).", no_args_is_help=True)
@@ -108,16 +154,42 @@ def recipes_ls(json_out: bool = typer.Option(False, "--json", help="Print JSON i
     if json_out:
         print_json({"recipes": [{"name": n, "path": str(p), "description": d} for n, (p, d) in found.items()]})
         return
-    t = Table()
-    t.add_column("recipe", no_wrap=True)
-    t.add_column("what it is")
-    for name, (_, what) in found.items():
-        t.add_row(name, what)
+    from dau_cli.cli.tables import Col, fit
+
+    t, _ = fit(out, [Col("recipe"), Col("what it is", wrap=True)],
+               [[escape(name), escape(what)] for name, (_, what) in found.items()])
     out.print(t)
 
 
 def _first_comment(path: Path) -> str:
     return next((ln.lstrip("# ").strip() for ln in path.read_text().splitlines() if ln.startswith("#")), "")
+
+
+@recipes_app.command("cp")
+@handle_errors
+def recipes_cp(
+    name: str = typer.Argument(..., help="A preset from `dau recipes ls`."),
+    path: Path = typer.Argument(..., help="Where to write the copy, e.g. my-class.toml."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing file."),
+) -> None:
+    """Copy a preset to edit it; then pass the copy to --recipe.
+
+    \b
+    Example:
+      dau recipes cp forget-class my-class.toml
+      dau forget digits-cnn.pt --classes 3 --recipe my-class.toml
+    """
+    from dau_cli.config import list_recipes
+    from dau_cli.files import check_output, write
+
+    source = list_recipes().get(name)
+    if source is None:
+        raise DauError(f"unknown recipe '{name}'; choose one of: {', '.join(list_recipes())}")
+    target = check_output(path, [source], force)
+    text = source.read_bytes()
+    write(target, lambda f: f.write(text), force=force)
+    out.print(f"copied {escape(name)} to {escape(str(target))}; use it with --recipe {escape(str(target))}",
+              highlight=False)
 
 
 @recipes_app.command("show")

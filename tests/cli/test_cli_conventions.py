@@ -134,3 +134,28 @@ def test_path_mistakes_are_reported_before_torch_is_imported(tmp_path):
     assert "already exists" in run_without_torch(tmp_path, "train", "-o", "model.pt")
     assert "--method retrain" in run_without_torch(tmp_path, "audit", "model.pt", "--reference", "retrained.pt")
     assert "unknown method 'magic'" in run_without_torch(tmp_path, "compare", "model.pt", "-c", "3", "--methods", "dau,magic")
+
+
+def test_every_recipe_loads_and_the_forgetting_presets_set_what_they_say():
+    from dau_cli.config import list_recipes, read_recipe, resolve
+
+    for name in list_recipes():
+        resolve(name)  # every key known and in range
+    assert resolve("forget-class")["dau"].repair_lr == 0.02 and resolve("forget-random")["dau"].epochs == 20
+    for name in ("forget-class", "forget-random"):
+        header = list_recipes()[name].read_text().splitlines()[1]
+        assert header.startswith("# dau forget ") and f"--recipe {name}" in header  # the command that runs it
+        assert set(read_recipe(name)) == {"dau"}
+
+
+def test_recipes_cp_copies_a_preset_to_edit_and_refuses_to_overwrite(dau, user_error, tmp_path):
+    from dau_cli.config import list_recipes, resolve
+
+    target = tmp_path / "my-random.toml"
+    r = dau("recipes", "cp", "forget-random", target)
+    assert r.exit_code == 0, r.output
+    assert target.read_text() == list_recipes()["forget-random"].read_text()
+    target.write_text(target.read_text().replace("alpha = 0.3", "alpha = 0.5"))
+    assert resolve(str(target))["dau"].alpha == 0.5
+    assert "already exists" in user_error(dau("recipes", "cp", "forget-random", target))
+    assert "unknown recipe" in user_error(dau("recipes", "cp", "nope", tmp_path / "x.toml"))

@@ -1,0 +1,226 @@
+"""`dau runs ls|show|rm|export`: the run folders dau commands leave behind (torch-free)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from dau_cli.cli.common import escape, handle_errors, note, out, pct, print_json
+from dau_cli.errors import DauError
+
+runs_app = typer.Typer(help="Run folders that dau commands leave behind: list, show, remove, export.",
+                       no_args_is_help=True)
+
+HEADLINE = {"test_acc": "test", "ua": "UA", "ra": "RA", "ta": "TA", "mia_efficacy": "MIA", "avg_gap": "gap"}
+
+
+def what(r: dict[str, Any]) -> str:
+    """What a run did, in a few words: `dau class 3`, `ft random 10% s0`, `omp 90%`."""
+    config = r.get("config") if isinstance(r.get("config"), dict) else {}
+    parts = []
+    method = config.get("method")
+    if isinstance(method, str):
+        parts.append(method)
+    methods = config.get("methods")
+    if isinstance(methods, list):
+        parts.append(",".join(map(str, methods)))
+    prune = config.get("prune")
+    if isinstance(prune, dict) and isinstance(prune.get("sparsity"), (int, float)):
+        parts.append(f"{prune.get('method', '')} {100 * prune['sparsity']:g}%".strip())
+    forget = config.get("forget")
+    if isinstance(forget, dict):
+        if forget.get("mode") == "class" or "classes" in forget and forget.get("mode") is None:
+            classes = forget.get("classes")
+            parts.append(f"class {','.join(map(str, classes)) if isinstance(classes, list) else classes}")
+        elif forget.get("mode") == "random" or "random" in forget:
+            frac = forget.get("fraction", forget.get("random"))
+            seed = forget.get("seed")
+            parts.append(f"random {100 * float(frac):g}%" + (f" s{seed}" if seed is not None else "")
+                         if isinstance(frac, (int, float, str)) and _is_number(frac) else "random")
+        elif forget.get("mode") == "indices" or "indices" in forget:
+            parts.append("indices")
+    return " ".join(parts)
+
+
+def _is_number(x: Any) -> bool:
+    try:
+        float(x)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def _duration(r: dict[str, Any]) -> str:
+    end = r["ended"] or (time.time() if r["status"] == "running" else None)
+    return f"{end - r['started']:.1f} s" if r["started"] is not None and end is not None else "—"
+
+
+def _headline(r: dict[str, Any]) -> str:
+    if r["status"] in ("damaged", "failed") and r.get("error"):
+        return str(r["error"])
+    s = r["summary"]
+    return " ".join(f"{short} {s[k]:.1f}" for k, short in HEADLINE.items() if isinstance(s.get(k), (int, float)))
+
+
+@runs_app.command("ls")
+@handle_errors
+def runs_ls(
+    command: Optional[str] = typer.Option(None, "--command", help="Only runs of this command, e.g. forget."),
+    status: Optional[str] = typer.Option(None, "--status", help="Only runs with this status: running, completed, "
+                                         "failed, interrupted, lost or damaged."),
+    limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="At most this many, newest first."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """List runs, newest first, with what each did and its headline numbers.
+
+    \b
+    Examples:
+      dau runs ls
+      dau runs ls --command forget --status completed -n 5
+    """
+    from dau_cli.cli.tables import Col, fit, left_out
+    from dau_cli.runs import SHOWN_STATUSES, list_runs, runs_dir
+
+    if status is not None and status not in SHOWN_STATUSES:
+        raise DauError(f"--status {status}: choose one of {', '.join(SHOWN_STATUSES)}")
+    runs = [r for r in list_runs() if (command is None or r["command"] == command)
+            and (status is None or r["status"] == status)][:limit]
+    if json_out:
+        print_json({"runs_dir": str(runs_dir()), "runs": runs})
+        return
+    if not runs:
+        note(f"no runs in {escape(str(runs_dir()))}" + (" match" if command or status else ""))
+        return
+    cols = [Col("run"), Col("command"), Col("what", keep=1), Col("status"), Col("started", keep=4),
+            Col("took", justify="right", keep=3), Col("headline", keep=2, wrap=True)]
+    rows = [[escape(str(c)) for c in (r["id"], r["command"], what(r), r["status"],
+                                      time.strftime("%m-%d %H:%M", time.localtime(r["started"])) if r["started"] else "—",
+                                      _duration(r), _headline(r))] for r in runs]
+    table, dropped = fit(out, cols, rows, title=escape(f"runs in {runs_dir()}"))
+    out.print(table)
+    if dropped:
+        note(left_out(dropped))
+
+
+def _find(run: str) -> Path:
+    from dau_cli.cli.tui import resolve_run
+    from dau_cli.runs import runs_dir
+
+    return resolve_run(run, runs_dir())
+
+
+@runs_app.command("show")
+@handle_errors
+def runs_show(
+    run: str = typer.Argument(..., help="A run id, a unique start of one, a run folder, or 'latest'."),
+    json_out: bool = typer.Option(False, "--json", help="Print the run record as JSON."),
+) -> None:
+    """What one run was: command line, status, times, settings, results and outputs.
+
+    Example:  dau runs show latest
+    """
+    from dau_cli.runs import read_events, read_run
+
+    path = _find(run)
+    r = read_run(path)
+    if r is None:
+        raise DauError(f"{path} holds no run record")
+    if json_out:
+        print_json(r)
+        return
+    rows = [("run", r["id"]), ("command", "dau " + " ".join(map(str, r.get("argv", [])[1:])) if r.get("argv") else r["command"]),
+            ("what", what(r)), ("status", r["status"] + (f": {r['error']}" if r.get("error") else "")),
+            ("started", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["started"])) if r["started"] else "—"),
+            ("took", _duration(r)), ("device", str(r.get("device", "—"))), ("folder", str(path))]
+    rows += [(f"result {k}", pct(v) if isinstance(v, float) else str(v)) for k, v in r["summary"].items()]
+    rows += [(f"output {k}", str(v)) for k, v in r["outputs"].items()]
+    counts: dict[str, int] = {}
+    for ev in read_events(path):
+        counts[ev["type"]] = counts.get(ev["type"], 0) + 1
+    rows.append(("events", ", ".join(f"{n} {k}" for k, n in counts.items()) or "none"))
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        out.print(f"[bold]{key:<{width}}[/]  {escape(value)}", highlight=False)
+
+
+@runs_app.command("rm")
+@handle_errors
+def runs_rm(
+    runs: list[str] = typer.Argument(..., help="Run ids (or unique starts, folders, 'latest')."),
+) -> None:
+    """Remove run folders (never a running one: stop it first).  Example:  dau runs rm 20261128-0135"""
+    from dau_cli.runs import read_run
+
+    paths = [_find(r) for r in runs]
+    for path in paths:  # refuse before removing anything
+        r = read_run(path)
+        if r is not None and r["status"] == "running":
+            raise DauError(f"run {path.name} is running (pid {r.get('pid')}); stop it first, then remove it")
+    for path in paths:
+        shutil.rmtree(path)
+        out.print(f"removed {escape(path.name)}", highlight=False)
+
+
+@runs_app.command("export")
+@handle_errors
+def runs_export(
+    run: str = typer.Argument(..., help="A run id (or a unique start, a folder, 'latest')."),
+    csv_out: bool = typer.Option(False, "--csv", help="Comma-separated values (the format there is; say it, so "
+                                 "a later format is never a surprise)."),
+    out_path: Optional[Path] = typer.Option(None, "-o", "--out", help="Write to this file (default: stdout)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
+) -> None:
+    """A run's metrics as CSV: one row per step and per epoch event, one column per metric.
+
+    Columns: type, t (seconds since the run started), phase, step, epoch, then every metric the
+    events carry (epoch metrics and attack AUCs as metric/NAME and auc/NAME), ready for a
+    spreadsheet, pandas or TensorBoard's importers.
+
+    Example:  dau runs export latest --csv -o dau.csv
+    """
+    from dau_cli.files import check_output, write
+    from dau_cli.runs import read_events
+
+    if not csv_out:
+        raise DauError("say the format: --csv (one row per step or epoch event)")
+    path = _find(run)
+    target = check_output(out_path, [], force) if out_path else None
+    rows: list[dict[str, Any]] = []
+    t0 = None
+    for ev in read_events(path):
+        if ev["type"] not in ("step", "epoch"):
+            continue
+        t = ev.get("t") if isinstance(ev.get("t"), (int, float)) else None
+        t0 = t if t0 is None else t0
+        row: dict[str, Any] = {"type": ev["type"], "t": round(t - t0, 3) if t is not None else "",
+                               "phase": ev.get("phase", ""), "step": ev.get("step", ""), "epoch": ev.get("epoch", "")}
+        for k, v in ev.items():
+            if k not in ("v", "t", "type", "phase", "step", "epoch", "total", "epochs") and _scalar(v):
+                row[k] = v
+        for group in ("metrics", "auc"):
+            if isinstance(ev.get(group), dict):
+                row.update({f"{'metric' if group == 'metrics' else 'auc'}/{k}": v for k, v in ev[group].items()
+                            if _scalar(v)})
+        rows.append(row)
+    if not rows:
+        raise DauError(f"run {path.name} has no step or epoch events to export")
+    header = list(dict.fromkeys(k for row in rows for k in row))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=header, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    if target is None:
+        typer.echo(buf.getvalue(), nl=False)
+        return
+    write(target, lambda f: f.write(buf.getvalue().encode()), force=force)
+    note(f"wrote {len(rows)} rows to {escape(str(target))}")
+
+
+def _scalar(v: Any) -> bool:
+    return isinstance(v, (int, float, str)) and not isinstance(v, bool)

@@ -1,0 +1,74 @@
+"""README.md's commands run top to bottom as written, in a fresh DAU_HOME and an empty folder.
+
+Every line of every ```bash block is run as a user would type it (the comment after `#`
+dropped), each in a fresh process, and must exit 0, except the blocks in NOT_RUN, each for the
+reason given there, and the dashboard's lines (`dau tui`, `... --tui`), which are interactive and
+tested in tests/tui. Takes about 2 minutes on an
+idle 2-core CPU (docs/results.md).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def bash_blocks(text: str) -> list[tuple[str, list[str]]]:
+    """(section heading, command lines) of each ```bash block, in order."""
+    blocks, heading = [], ""
+    for m in re.finditer(r"^(#+ [^\n]*)$|^```bash\n(.*?)^```", text, re.M | re.S):
+        if m.group(1):
+            heading = m.group(1).lstrip("# ").strip()
+        else:
+            lines = [ln.split(" #")[0].strip() for ln in m.group(2).splitlines()]
+            blocks.append((heading, [ln for ln in lines if ln and not ln.startswith("#")]))
+    return blocks
+
+
+#: Blocks (by the heading they sit under) that this test does not run, and why.
+NOT_RUN = {
+    "Quickstart": "install, then this test suite: `.ci/run` runs exactly these two lines",
+    "Many jobs on a Ray cluster": "needs the ray extra and a cluster; tests/engine/test_jobs.py runs Ray locally",
+    "Checking a GPU": "needs a CUDA GPU (about 6 minutes on an H100)",
+}
+
+
+def readme_commands() -> list[str]:
+    commands = []
+    for heading, lines in bash_blocks((ROOT / "README.md").read_text()):
+        if heading in NOT_RUN:
+            continue
+        commands += [ln for ln in lines if not (ln.startswith("dau tui") or ln.endswith("--tui"))]
+    return commands
+
+
+def test_the_quickstart_is_what_ci_runs():
+    quick = dict(bash_blocks((ROOT / "README.md").read_text()))["Quickstart"]
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert len(quick) == 2
+    for line in quick:
+        assert line in ci, line
+
+
+def test_the_readmes_commands_run_top_to_bottom_as_written(tmp_path):
+    commands = readme_commands()
+    assert commands and all(c.startswith("dau ") for c in commands), commands
+    env = {**os.environ, "DAU_HOME": str(tmp_path / "home"), "COLUMNS": "80",
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    work = tmp_path / "work"
+    work.mkdir()
+    for command in commands:
+        argv = [sys.executable, "-m", "dau_cli", *shlex.split(command)[1:]]
+        done = subprocess.run(argv, cwd=work, env=env, capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, f"`{command}` failed ({done.returncode}):\n{done.stderr[-2000:]}"
+    headings = {h for h, _ in bash_blocks((ROOT / "README.md").read_text())}
+    assert set(NOT_RUN) <= headings, "a block NOT_RUN names is gone: update NOT_RUN"
+    made = {p.name for p in work.iterdir()}
+    assert {"digits-cnn.pt", "digits-cnn-forget-dau-class3.pt", "digits-cnn-forget-retrain-class3.pt",
+            "digits-cnn-forget-dau-random0.1-seed0.pt", "roc.png"} <= made, made
