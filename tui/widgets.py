@@ -244,11 +244,13 @@ class GpuStrip(Static):
     def __init__(self, **kwargs) -> None:
         super().__init__("GPU: …", **kwargs)
         self.samples: list[GpuSample] | None = None
+        self.pid: int | None = None
         self.text = "GPU: …"
 
     def show(self, samples: list[GpuSample] | None, pid: int | None = None) -> None:
         """Draw `samples`; `pid`: the run's process, whose own GPU memory is shown as `job`."""
         self.samples = samples
+        self.pid = pid
         if not samples:
             self.text = "no GPU"
             self.update(Text.assemble(("GPU ", "bold"), ("no GPU", "dim")), layout=False)

@@ -231,6 +231,13 @@ class RunScreen(Screen):
     def on_gpu_sampled(self, message: GpuSampled) -> None:
         self.query_one(GpuStrip).show(message.samples, pid=self._local_pid())
 
+    def _redraw_gpu(self) -> None:
+        """The run's process id can arrive after the GPU reading: show its memory then."""
+        strip = self.query_one(GpuStrip)
+        pid = self._local_pid()
+        if strip.samples and pid != strip.pid:
+            strip.show(strip.samples, pid=pid)
+
     def _local_pid(self) -> int | None:
         """The run's process id where it runs on this machine (NVML sees only local processes)."""
         info = self.info or {}
@@ -261,6 +268,7 @@ class RunScreen(Screen):
             self.missing = None
         self._draw_info()
         self._draw_progress()
+        self._redraw_gpu()
         self._draw_charts_soon()
         self._draw_verdict()
         self._draw_log()
