@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import statistics
+from collections.abc import Callable
 from pathlib import Path
 
 from dau_cli.engine.checkpoint import load_checkpoint, restore, restore_model
@@ -79,6 +80,20 @@ def _load(checkpoint: str, digest: str, device, data_root: str | None):
     return _LOADED[key]
 
 
+#: The comparison's own event sink while `compare` runs its cells in this process (None in worker
+#: processes and on Ray): each cell's loops are passed on to it as `job` events, so the terminal
+#: and the dashboard following the comparison show the current cell's progress (docs/events.md).
+_COMPARE_SINK: EventSink | None = None
+
+
+def _pass_on(job: str) -> Callable[[dict], None]:
+    def listener(event: dict) -> None:
+        if _COMPARE_SINK is not None and event["type"] in ("phase", "step"):
+            _COMPARE_SINK.emit(event["type"], job=job, **{k: v for k, v in event.items() if k not in ("v", "t", "type")})
+
+    return listener
+
+
 def run_cell(checkpoint: str, key: dict, config: dict, device: str, data_root: str | None = None) -> dict:
     """One cell, in whatever process the job layer runs it: restore the original, draw the seed's
     forget set, unlearn (unless `original`), audit. Returns the cell's JSON-able dict."""
@@ -97,6 +112,7 @@ def run_cell(checkpoint: str, key: dict, config: dict, device: str, data_root: s
                            class_names=ckpt.get("class_names"), **forget_spec)
     # Its own run directory, where it runs, so the dashboard can follow the cell's unlearning.
     run = Run("compare-cell", [f"{method} seed {seed} ({key['label']})"], {"cell": key}, str(dev))
+    run.listeners.append(_pass_on(f"{method} seed {seed}" + (f" {key['label']}" if key["label"] != "dense" else "")))
     try:
         cost = {"wall_time_s": 0.0, "image_passes": 0}
         if method != "original":
@@ -146,7 +162,12 @@ def compare(checkpoints: dict[str, Path], forget_spec: dict, methods: list[str],
                                 {"checkpoint": str(path), "key": key, "config": config_dict, "device": str(device),
                                  "data_root": data_root},
                                 cell_path(out_dir, key), label=f"{method} seed {seed} ({label})"))
-    outcomes = run_jobs(jobs, executor, sink, phase="compare")
+    global _COMPARE_SINK
+    _COMPARE_SINK = sink
+    try:
+        outcomes = run_jobs(jobs, executor, sink, phase="compare")
+    finally:
+        _COMPARE_SINK = None
     problem = failures(outcomes)
     if problem:
         raise DauError(f"compare: {problem}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -113,6 +114,14 @@ def test_compare_table_has_every_method_and_the_original_and_resumes(dau, ckpt, 
         cells_by_seed.setdefault(cell["seed"], set()).add(cell["forget_digest"])
     assert len(cells_by_seed) == 2 and all(len(d) == 1 for d in cells_by_seed.values())
     assert cells_by_seed[0] != cells_by_seed[1]
+    # the comparison's own run carries each cell's loops as `job` events (the terminal and the
+    # dashboard show the current cell's progress from them), apart from its own counter
+    from dau_cli.runs import read_events
+
+    events = list(read_events(Path(json.loads(r.stdout)["run_dir"])))
+    jobs = {e["job"] for e in events if e["type"] == "step" and "job" in e}
+    assert {"ft seed 0", "ga seed 1", "retrain seed 1"} <= jobs, jobs
+    assert [e["step"] for e in events if e["type"] == "step" and "job" not in e][-1] == 8
 
     # a second run reuses every finished cell: unlearning must not run again
     import dau_cli.engine.compare as compare
