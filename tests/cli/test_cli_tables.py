@@ -122,7 +122,7 @@ def test_info_and_audit_fit_80_columns_and_info_says_what_was_forgotten(dau, tin
     assert "forgotten" in info.stdout and "class 3" in info.stdout and "with ft" in info.stdout
     audit = dau("audit", out, "--reference", out)
     assert audit.exit_code == 0, audit.output
-    prose = ("audit of", "threshold", "sets:", "run:", "warning:", "[low-high]")  # sentences wrap as the terminal does
+    prose = ("the literature", "threshold", "sets:", "run:", "warning:", "[low-high]")  # sentences wrap as the terminal does
     body = [ln for ln in audit.stdout.splitlines() if not ln.startswith(prose)]
     assert all(len(ln) <= 80 for ln in body), audit.stdout
     assert "UA: 100 − forget-set acc" in audit.stdout and "reference" in audit.stdout
