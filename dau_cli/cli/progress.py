@@ -64,7 +64,7 @@ class ProgressView:
     def __init__(self, console: Console) -> None:
         self.console = console
         width = console.width
-        self.label_width = 12 if width < 100 else 20
+        self.label_width = 16 if width < 100 else 22
         self.bar_width = max(10, min(30, width - 65))
         self.progress = _Progress(
             TextColumn("{task.description}", table_column=Column(width=self.label_width, no_wrap=True,
@@ -117,14 +117,15 @@ class ProgressView:
 
     def _job_event(self, event: dict) -> None:
         kind = event.get("type")
-        label = f"  {event['job']}"
+        name = f"  {event['job']}"  # the job's name leads; its loop's name goes with the metrics
         if kind == "phase":
-            name = f"{label} {event['phase']}"
             if self.job_task is None:
-                self.job_task = self.progress.add_task(name, total=event.get("total"), info="")
+                self.job_task = self.progress.add_task(name, total=event.get("total"), info=str(event["phase"]))
             else:
-                self.progress.reset(self.job_task, total=event.get("total"), description=name, info="")
+                self.progress.reset(self.job_task, total=event.get("total"), description=name,
+                                    info=str(event["phase"]))
             self.job_phase = event["phase"]
         elif kind == "step" and self.job_task is not None and event.get("phase") == self.job_phase:
-            self.progress.update(self.job_task, completed=event["step"],
-                                 info=metrics_text(event, self.room(event.get("total"))))
+            phase = str(self.job_phase)
+            metrics = metrics_text(event, self.room(event.get("total")) - len(phase) - 2)
+            self.progress.update(self.job_task, completed=event["step"], info=f"{phase}  {metrics}".rstrip())

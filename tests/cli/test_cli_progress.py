@@ -38,7 +38,7 @@ def test_at_80_columns_the_bar_counts_and_times_come_first_and_metrics_fit():
     assert re.search(r"\d:\d\d:\d\d .*\d:\d\d:\d\d|-:--:--", dau), dau  # elapsed and ETA, whole
     assert "atk 0.713" in dau and "def 1.23" in dau  # the first chosen metrics fit
     assert "…" not in dau.split("12/400")[0]  # nothing before the counts was cut
-    assert lines[0].startswith("attacker wa…") and "50/50" in lines[0]
+    assert lines[0].startswith("attacker warm-up") and "50/50" in lines[0]
 
 
 def test_wider_terminals_show_more_metrics():
@@ -64,7 +64,7 @@ def test_an_inner_job_has_one_line_that_follows_the_current_job():
         view({"type": "step", "phase": "dau", "step": 40, "total": 100, "job": job, "attacker_loss": 0.7})
     lines = lines_of(view, 80)
     assert len(lines) == 2 and "0/8" in lines[0]
-    assert lines[1].startswith("  ft seed 0") and "40/100" in lines[1]
+    assert lines[1].startswith("  ft seed 0 ") and "40/100" in lines[1] and "dau  atk 0.7" in lines[1]
 
 
 def test_forget_with_dau_at_80_columns_keeps_the_bar_whole(dau, tiny_ckpt, tmp_path, monkeypatch):
