@@ -202,6 +202,21 @@ class Workers:
             pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _check_reachable(address: str) -> None:
+    """A host:port (or ray://host:port) that nothing answers at is one line in seconds; Ray itself
+    would retry for minutes. Other forms (auto) are Ray's to resolve."""
+    import socket
+
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as e:
+        raise DauError(f"nothing answers at the Ray address {address} ({e.strerror or type(e).__name__}); "
+                       f"`ray status` on the head node prints the address, or use --ray local") from None
+
+
 def _wants_gpu(job: Job, cluster_gpus: float) -> bool:
     device = str(job.spec.get("device", "cpu"))
     return device.startswith("cuda") or (device == "auto" and cluster_gpus > 0)
@@ -222,6 +237,8 @@ class Ray:
         except ImportError:
             raise DauError(f"--ray needs Ray, which is not installed; install the extra: {RAY_EXTRA}") from None
         self.ray = ray
+        if address:
+            _check_reachable(address)
         if ray.is_initialized():
             return
         import logging

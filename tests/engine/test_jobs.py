@@ -108,6 +108,17 @@ def test_make_executor_picks_by_the_flags() -> None:
         make_executor(workers=2, ray="10.0.0.1:6379")
 
 
+def test_a_ray_address_nothing_answers_at_is_one_line() -> None:
+    pytest.importorskip("ray")
+    import socket
+
+    with socket.socket() as s:  # a port that was free a moment ago: nothing listens there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(DauError, match=f"nothing answers at the Ray address 127.0.0.1:{port}"):
+        make_executor(ray=f"127.0.0.1:{port}")
+
+
 def test_without_ray_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 
