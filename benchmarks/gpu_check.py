@@ -1,6 +1,6 @@
 """The CUDA path measured in one call: everything docs/results.md asks of a GPU, into one JSON file.
 
-    PYTHONUNBUFFERED=1 python3 benchmarks/gpu_check.py --out gpu_check.json          # ~6 min on an H100
+    PYTHONUNBUFFERED=1 python3 benchmarks/gpu_check.py --out gpu_check.json          # 330 s budget
     python3 benchmarks/gpu_check.py --small --out /tmp/gpu_check.json                # tiny, any CPU, < 1 min
 
 Runs from a source checkout with no install step, on a machine with its own torch. Besides torch
