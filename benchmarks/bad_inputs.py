@@ -185,6 +185,7 @@ def race(ws: Path, case: Case) -> str | None:
     out = ws / "out" / "race.pt"
     cmd = [sys.executable, "-m", "dau_cli", "forget", str(ws / "in" / "model.pt"), "--classes", "3", "--method", "ft",
            "--set", "ft.epochs=1", "--device", "cpu", "-o", str(out)]
+    before = set(listing(ws / "out"))
     procs = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     results = [(p.wait(300), p.stderr.read()) for p in procs]
     codes = sorted(c for c, _ in results)
@@ -194,9 +195,11 @@ def race(ws: Path, case: Case) -> str | None:
     lines = [ln for ln in loser.splitlines() if ln.strip()]
     if len(lines) != 1 or not ("already exists" in lines[0] or "appeared while" in lines[0]):
         return f"the loser said: {loser[-300:]}"
-    if sorted(p.name for p in (ws / "out").iterdir()) != ["race.pt"]:
-        return f"the folder holds {sorted(p.name for p in (ws / 'out').iterdir())}"
+    new = sorted(set(listing(ws / "out")) - before)
+    if new != ["race.pt"]:
+        return f"new in the folder: {new}"
     info = dau(ws, ["info", str(out), "--json"])
+    out.unlink()
     return None if info.returncode == 0 else f"the winner's file does not load: {info.stderr}"
 
 
@@ -328,7 +331,7 @@ def cases() -> list[Case]:
         add(f"info: {name}", 3, ["info", f], says=["is a damaged dau checkpoint", w], inputs=[f],
             setup=damage(change, f"damaged{i}.pt"))
     for cmd in (["forget", "{ws}/in/damaged1.pt", "-c", "3", "-o", out], ["prune", "{ws}/in/damaged4.pt", "-s", "0.5", "-o", out],
-                ["audit", "{ws}/in/damaged5.pt", "-c", "3"]):
+                ["audit", "{ws}/in/damaged5.pt", "--classes", "3"]):
         add(f"{cmd[0]}: a damaged checkpoint", 3, cmd, says=["is a damaged dau checkpoint"], inputs=[cmd[1]])
     add("info: random bytes", 3, ["info", "{ws}/in/noise.pt"], says=["not a readable dau checkpoint"],
         inputs=["{ws}/in/noise.pt"], setup=write("in/noise.pt", os.urandom(4096)))
@@ -354,7 +357,7 @@ def cases() -> list[Case]:
         says=["read-only file system"], inputs=[M], needs_mount=True)
     add("-o on a full disk", 4, ["prune", M, "-s", "0.5", "-o", "{ws}/full/x.pt"], says=["no space left"], inputs=[M],
         needs_mount=True)
-    add("--plot on a full disk", 4, ["audit", M, "-c", "3", "--plot", "{ws}/full/roc.png"], says=["no space left"],
+    add("--plot on a full disk", 4, ["audit", M, "--classes", "3", "--plot", "{ws}/full/roc.png"], says=["no space left"],
         inputs=[M], needs_mount=True)
     add("DAU_HOME is a file", 4, ["train", "-o", out], says=["DAU_HOME=", "is a file"], env={"DAU_HOME": "{ws}/in/zero.toml"})
     add("DAU_HOME read-only", 4, ["train", "-o", out], says=["cannot make the runs folder"], env={"DAU_HOME": "{ws}/ro/home"},
@@ -367,7 +370,7 @@ def cases() -> list[Case]:
                                           "-o", out], says=["could not download CIFAR10"])
 
     # 5. nothing overwritten without --force
-    add("audit --plot over a file", 5, ["audit", M, "-c", "3", "--plot", "{ws}/out/mine.png"], says=["already exists"],
+    add("audit --plot over a file", 5, ["audit", M, "--classes", "3", "--plot", "{ws}/out/mine.png"], says=["already exists"],
         inputs=["{ws}/out/mine.png"], setup=write("out/mine.png", b"my picture"))
     add("train -o over a file", 5, ["train", "-o", "{ws}/out/mine.png"], says=["already exists"], inputs=["{ws}/out/mine.png"])
     add("forget -o over a file", 5, ["forget", M, "-c", "3", "-o", "{ws}/out/mine.png"], says=["already exists"],
@@ -418,7 +421,8 @@ def cases() -> list[Case]:
         torch.save({"format": "dau-checkpoint", "version": 1}, ws / "in" / "legacy.pt", pickle_protocol=pickle.HIGHEST_PROTOCOL,
                    _use_new_zipfile_serialization=False)
 
-    add("legacy-format, highest-protocol pickle", 10, ["info", "{ws}/in/legacy.pt"], says=["damaged dau checkpoint"],
+    add("legacy-format, protocol-5 pickle (torch's protocol warning)", 10, ["info", "{ws}/in/legacy.pt"],
+        says=["not a readable dau checkpoint", "safe loader cannot read"],
         inputs=["{ws}/in/legacy.pt"], setup=legacy)
     return c
 
@@ -427,6 +431,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-k", default="", help="only cases whose name contains this")
     args = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the mounts below are undone
     ws = Path(tempfile.mkdtemp(prefix="dau-bad-inputs-"))
     (ws / "in").mkdir()
     (ws / "out").mkdir()

@@ -130,13 +130,14 @@ def handle_errors(fn: Callable) -> Callable:
             except DauError as e:
                 fail(str(e))
                 raise typer.Exit(EXIT_USER_ERROR) from None
-            except OSError as e:
-                fail(str(fault(e, Path(e.filename or "."), doing="use")))
+            except OSError as e:  # a machine fault the pre-flight checks could not foresee
+                fail(str(fault(e, Path(e.filename), doing="use")) if e.filename else
+                     f"{e.strerror or type(e).__name__} while the command ran; no output was written: "
+                     f"check the disk and the folders it uses, then run it again")
                 raise typer.Exit(EXIT_USER_ERROR) from None
             except KeyboardInterrupt as e:
-                said = str(e) or "interrupted"
-                err.print(escape(said if ";" in said else f"{said}; no output was written (the run is recorded as "
-                                 f"interrupted)"), highlight=False)
+                # open_run says what was kept and where the run is recorded; before it, nothing was
+                err.print(escape(str(e) or "interrupted; nothing was written"), highlight=False, soft_wrap=True)
                 raise typer.Exit(EXIT_INTERRUPTED) from None
         for w in caught:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
@@ -197,6 +198,9 @@ def _recorded(command: str, config: dict, device: str, progress: bool) -> Iterat
         try:
             if isinstance(e, KeyboardInterrupt):
                 run.finish("interrupted")
+                said = str(e) or "interrupted"
+                said = said if ";" in said else f"{said}; no output was written"
+                raise KeyboardInterrupt(f"{said}; the run is recorded as interrupted in {run.dir}") from None
             else:
                 run.finish("failed", error=str(e) if isinstance(e, DauError) else f"{type(e).__name__}: {e}")
         except OSError:

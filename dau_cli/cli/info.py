@@ -71,12 +71,13 @@ def info(
         print_json(report)
         return
     t = Table(title=escape(str(checkpoint)), show_header=False)
-    t.add_row("architecture", f"{report['arch']} {report['arch_args'] or ''}")
+    t.add_row("architecture", escape(f"{report['arch']} {report['arch_args'] or ''}"))
     t.add_row("parameters", f"{report['parameters']:,}")
     t.add_row("dataset", escape(f"{report['dataset']} ({report['num_classes']} classes) from {report['data_root']}"))
     t.add_row("splits", ", ".join(f"{k} {v}" for k, v in report["splits"].items()))
     t.add_row("sparsity", f"{100 * overall:.1f} % of prunable weights are zero")
-    t.add_row("metrics", ", ".join(f"{k} {pct(v) if isinstance(v, float) else v}" for k, v in report["metrics"].items()))
+    t.add_row("metrics", escape(", ".join(f"{k} {pct(v) if isinstance(v, float) else v}"
+                                          for k, v in report["metrics"].items())))
     forgets = [e for e in lineage if e["op"] == "forget"]
     t.add_row("forgotten", escape("; ".join(e["what"] for e in forgets)) if forgets
               else "nothing (no forget in its lineage)")

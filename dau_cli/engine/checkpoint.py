@@ -49,7 +49,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated zip, foreign pickle, refused global: all the same to a user
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        if "Weights only load failed" in str(e) or "Unsupported global" in str(e):
+        if "Unsupported operand" in str(e):
+            reason = "it is a pickle that torch's safe loader cannot read (dau writes none like it), refused for safety"
+        elif "Weights only load failed" in str(e) or "Unsupported global" in str(e):
             reason = "it holds Python objects other than tensors and plain containers, refused for safety"
         raise DauError(f"{path} is not a readable dau checkpoint: {reason}") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:

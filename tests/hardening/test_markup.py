@@ -27,3 +27,15 @@ def test_a_logged_warning_with_brackets_is_printed_literally():
     with err.capture() as cap:
         view({"type": "log", "level": "warning", "message": "file [dim]x[/dim].pt looks odd"})
     assert "file [dim]x[/dim].pt looks odd" in cap.get()
+
+
+def test_markup_in_a_checkpoints_own_text_is_printed_literally(dau, tiny_ckpt, tmp_path):
+    import torch
+
+    ckpt = torch.load(tiny_ckpt, weights_only=True)
+    ckpt["metrics"] = {"[/]": 1.0, "note": "[bold red]x"}
+    ckpt["lineage"][0]["device"] = "[/cpu]"
+    torch.save(ckpt, tmp_path / "odd.pt")
+    result = dau("info", tmp_path / "odd.pt")
+    assert result.exit_code == 0, result.output
+    assert "[/]" in result.stdout and "[bold red]x" in result.stdout and "[/cpu]" in result.stdout

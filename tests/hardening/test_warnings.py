@@ -39,3 +39,13 @@ def test_warnings_of_a_command_that_succeeds_are_still_shown(dau, ckpt, monkeypa
     with pytest.warns(UserWarning, match="a library's note"):  # handed on to Python's warning display
         result = dau("info", ckpt, "--json")
     assert result.exit_code == 0
+
+
+def test_torchs_pickle_protocol_warning_stays_out_of_the_error(refused, tmp_path):
+    """A legacy-format checkpoint pickled with protocol 5: torch warns about the protocol, then refuses."""
+    import pickle
+
+    path = tmp_path / "legacy.pt"
+    torch.save({"format": "dau-checkpoint", "version": 1}, path, pickle_protocol=pickle.HIGHEST_PROTOCOL,
+               _use_new_zipfile_serialization=False)
+    refused("info", path, inputs=[path], says=["not a readable dau checkpoint", "safe loader cannot read"])
