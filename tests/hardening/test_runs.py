@@ -94,12 +94,13 @@ def test_a_run_killed_outright_is_lost_and_one_on_another_host_is_left_alone():
     assert run_status({"status": 3}) == "damaged"
 
 
-def test_a_sigterm_ends_the_run_as_interrupted_and_sigkill_as_lost(tmp_path, tiny_ckpt):
-    """Real processes and signals: `dau forget` with a slow DAU, stopped by SIGTERM, then by SIGKILL."""
+def test_a_sigterm_ends_the_run_as_interrupted(tmp_path, tiny_ckpt):
+    """A real process and signal: `dau forget` with a slow DAU, stopped by SIGTERM. (SIGKILL, whose
+    run is then `lost`, is a case of benchmarks/bad_inputs.py; `run_status` is tested above.)"""
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     args = [sys.executable, "-m", "dau_cli", "forget", str(tiny_ckpt), "--classes", "3", "--device", "cpu",
             "--set", "dau.epochs=2000", "-o"]
-    for sig, status, code in (("TERM", "interrupted", 130), ("KILL", "lost", -9)):
+    for sig, status, code in (("TERM", "interrupted", 130),):
         out = tmp_path / f"{sig}.pt"
         proc = subprocess.Popen([*args, str(out)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.time() + 90
