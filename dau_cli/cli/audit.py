@@ -25,18 +25,25 @@ def audit(
     seed: int = typer.Option(0, "--seed", help="Seed of the --random draw."),
     indices: Optional[Path] = typer.Option(None, "--indices", help="Forget set = the dataset positions in this file."),
     reference: Optional[Path] = typer.Option(None, "--reference", help="A model retrained without the forget set."),
+    references: int = typer.Option(0, "--references", min=0,
+                                   help="Top the reference bank up to K models without the forget set and K with it "
+                                        "(trained once, kept under DAU_HOME); 0 = use what the bank holds."),
+    workers: int = typer.Option(1, "--workers", min=1, help="Train references in N local processes at once."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write the ROC curves (log-log) to this .png/.pdf/.svg."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     data_root: Optional[Path] = typer.Option(None, help="Where the dataset lives, if not where it was at training."),
     force: bool = typer.Option(False, "--force", help="Replace an existing --plot file."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
 ) -> None:
-    """Measure what a model remembers of its forget set: UA, RA, TA, MIA-Efficacy, and threshold
-    attacks with ROC, AUC and TPR at low FPR. The forget set comes from the checkpoint's lineage
-    (a `dau forget` output) or from --classes / --random / --indices.
+    """Does the model still remember its forget set? The first line is the verdict (forgotten, not
+    forgotten, superficial, over-forgotten, or no reference), from tests against reference models
+    retrained without the forget set (--references K trains them once); below it, the literature's
+    UA, RA, TA, MIA-Efficacy and threshold attacks. The forget set comes from the checkpoint's
+    lineage (a `dau forget` output) or from --classes / --random / --indices.
 
     \b
     Examples:
+      dau audit digits-cnn-forget-dau-class3.pt --references 16 --workers 2   # first time: trains the bank
       dau audit digits-cnn-forget-dau-class3.pt     # the forget set it records
       dau audit digits-cnn.pt --classes 3           # the original, as a baseline
       dau audit digits-cnn-forget-dau-class3.pt --reference digits-cnn-forget-retrain-class3.pt --plot roc.png
@@ -59,10 +66,11 @@ def audit(
     check_home()
 
     with loading("loading torch"):
-        from dau_cli.engine.audit import (audit as run_audit, check_reference, compare_reports,
-                                          forget_set_for_audit, recorded_forget)
+        from dau_cli.engine.audit import (audit as run_audit, check_reference, check_reference_unseen,
+                                          compare_reports, forget_set_for_audit, recorded_forget)
         from dau_cli.engine.checkpoint import load_checkpoint, restore
         from dau_cli.engine.train import pick_device
+        from dau_cli.engine.verdict import judge
     with loading(f"loading {checkpoint} and its data"):
         ckpt = load_checkpoint(checkpoint)
         ref_ckpt = None
@@ -73,17 +81,22 @@ def audit(
         model, data = restore(ckpt, dev, str(data_root) if data_root else None)
     flags_given = any(v is not None for v in (classes, random, indices))
     forget = forget_set_for_audit(ckpt, data, classes=classes, random=random, indices=indices, seed=seed)
+    if ref_ckpt is not None:
+        check_reference_unseen(ref_ckpt, forget, reference)
 
     config = {"checkpoint": str(checkpoint), "reference": str(reference) if reference else None,
-              "forget": forget.describe(), "device": str(dev), "plot": str(plot) if plot else None}
+              "forget": forget.describe(), "device": str(dev), "plot": str(plot) if plot else None,
+              "references": references, "workers": workers}
     with open_run("audit", config, str(dev), progress=not json_out) as run:
         recorded = recorded_forget(ckpt)
         if flags_given and recorded is not None:
             run.emit("log", level="warning", message=f"{checkpoint} records a forget set of "
                      f"{len(recorded['forget_indices'])} samples; auditing the one the flags give instead")
         report = run_audit(model, data, forget, run)
-        summary = {k: report[k] for k in ("ua", "ra", "ta", "val_acc", "forgotten_test_acc", "mia_efficacy")
-                   if report.get(k) is not None}
+        report.update(judge(ckpt, model, data, forget, references=references, workers=workers, sink=run,
+                            device=str(dev)))
+        summary = {k: report[k] for k in ("verdict", "ua", "ra", "ta", "val_acc", "forgotten_test_acc",
+                                          "mia_efficacy") if report.get(k) is not None}
         if ref_ckpt is not None:
             ref_recorded = recorded_forget(ref_ckpt)
             if ref_recorded is not None and not _same(ref_recorded["forget_indices"], forget.indices):
@@ -137,6 +150,7 @@ def _describe_forget(f: dict) -> str:
 
 
 def _print_report(report: dict, checkpoint: Path, reference: Path | None) -> None:
+    print_verdict(report)
     ref = report.get("reference")
     class_mode = report["forget"]["mode"] == "class"
     from dau_cli.cli.tables import Col, fit, left_out
@@ -217,6 +231,21 @@ def _mia(report: dict, statistic: str) -> str:
         return v
     flag = " [yellow]![/]" if statistic in report.get("mia_efficacy_unstable", []) else ""
     return f"{v} [dim]\\[{lo_hi[0]:.0f}-{lo_hi[1]:.0f}][/]{flag}"
+
+
+VERDICT_STYLE = {"forgotten": "bold green", "not forgotten": "bold red", "superficial": "bold red",
+                 "over-forgotten": "bold yellow", "no reference": "bold"}
+
+
+def print_verdict(report: dict) -> None:
+    """The verdict's line, then one line per test (the deciding ones first)."""
+    v = report["verdict"]
+    refs = report.get("references", {})
+    counted = f" (against {refs['out']} models retrained without the forget set and {refs['in']} with it)" \
+        if refs.get("out") else ""
+    out.print(f"verdict: [{VERDICT_STYLE[v]}]{v}[/]{counted}", highlight=False)
+    for r in report["reasons"]:
+        out.print(f"  - {escape(r)}", highlight=False, soft_wrap=False)  # wrapped at the terminal's width
 
 
 def _signed(x: float | None) -> str:

@@ -99,6 +99,29 @@ def check_reference(ckpt: dict, reference: dict, reference_path: str | Path = "t
                        f"{ckpt['num_classes']}; give a reference of the same task")
 
 
+def trained_on(ckpt: dict) -> torch.Tensor:
+    """The training-split samples a checkpoint's weights have seen, from its lineage: all of D_train
+    after `train`; D_train minus the forget set after a retraining from scratch (`forget` with method
+    `retrain`); every other operation starts from weights that saw what they saw, so changes nothing."""
+    train = torch.as_tensor(ckpt["data"]["splits"]["train"], dtype=torch.int64)
+    seen = train
+    for e in ckpt.get("lineage", []):
+        if e.get("op") == "forget" and e.get("method") == "retrain" and e.get("forget_indices") is not None:
+            seen = retain_indices(train, torch.as_tensor(e["forget_indices"], dtype=torch.int64))
+    return seen
+
+
+def check_reference_unseen(reference: dict, forget: ForgetSet, reference_path: str | Path = "the reference") -> None:
+    """A reference stands for retraining without D_f, so one whose weights saw any of D_f is refused."""
+    seen = torch.isin(forget.indices.cpu(), trained_on(reference)).sum().item()
+    if seen:
+        ops = " → ".join(e.get("op", "?") + (f" ({e['method']})" if e.get("method") else "")
+                         for e in reference.get("lineage", []))
+        raise DauError(f"--reference {reference_path} was trained on {seen} of the {len(forget.indices)} forget samples "
+                       f"(lineage: {ops}); give a model retrained without them (`dau forget ORIGINAL --method retrain` "
+                       f"with the same forget set) or let the audit train references with --references 16")
+
+
 # ----------------------------------------------------------------------------- threshold attacks
 
 

@@ -68,11 +68,30 @@ def test_json_report_run_directory_and_events(tiny_ckpt):
     kinds = [e["type"] for e in events]
     assert kinds.count("epoch") == 1 and kinds.count("roc") == 10 and kinds.count("result") == 1
     assert next(e for e in events if e["type"] == "result")["metrics"]["ua"] == report["ua"]
+    # No reference bank yet: the verdict says so and how to get one, and the run carries it.
+    assert report["verdict"] == "no reference" and "--references" in report["reasons"][0]
+    verdict = next(e for e in events if e["type"] == "verdict")
+    assert verdict["verdict"] == "no reference" and runs[0]["summary"]["verdict"] == "no reference"
 
 
-def test_terminal_tables_with_a_reference(tiny_ckpt, tmp_path):
+def retrained_lineage(ckpt: dict, forget_indices) -> dict:
+    """The same weights with a lineage saying they were retrained without `forget_indices`."""
+    from dau_cli.engine.checkpoint import lineage_entry
+
+    entry = lineage_entry("forget", {}, 0.0, 0, "cpu", method="retrain", seed=7,
+                          forget_indices=torch.as_tensor(forget_indices))
+    return {**ckpt, "lineage": [*ckpt["lineage"], entry]}
+
+
+def test_terminal_tables_with_a_reference(tiny_ckpt, ckpt_dict, tmp_path):
+    from dau_cli.engine.checkpoint import save_checkpoint
+
     reference = tmp_path / "reference.pt"
-    reference.write_bytes(Path(tiny_ckpt).read_bytes())
+    # What `--random 0.1` selects, recorded as retrained away: the reference is accepted.
+    train = torch.as_tensor(ckpt_dict["data"]["splits"]["train"])
+    g = torch.Generator().manual_seed(0)
+    forget = train[torch.randperm(len(train), generator=g)[:round(0.1 * len(train))]]
+    save_checkpoint(retrained_lineage(ckpt_dict, forget), reference)
     result = dau("audit", tiny_ckpt, "--random", "0.1", "--reference", reference)
     assert result.exit_code == 0, result.stderr
     for text in ("UA", "RA", "TA", "MIA-Efficacy", "Avg. Gap", "forget_vs_val", "retain_vs_test", "reference.pt"):
@@ -103,6 +122,27 @@ def test_terminal_report_folds_identical_attack_rows_and_counts_the_negatives(ti
     assert f"{report['mia_efficacy']:.2f} [{lo:.0f}-{hi:.0f}]" in text
     assert "over 20 SVC refits" in text
     assert "the literature's numbers for" in text  # UA, RA, TA and MIA-Efficacy are labelled as such
+
+
+def test_a_reference_that_saw_the_forget_set_is_refused(tiny_ckpt, ckpt_dict, tmp_path):
+    from dau_cli.engine.checkpoint import save_checkpoint
+
+    # The original model itself, offered as "retrained": it trained on every forget sample.
+    one_line_error(dau("audit", tiny_ckpt, "--classes", "3", "--reference", tiny_ckpt),
+                   "trained on 131 of the 131 forget samples", "--method retrain")
+    # Retrained without class 5 is no reference for class 3.
+    labels = torch.as_tensor(load_labels())
+    train = torch.as_tensor(ckpt_dict["data"]["splits"]["train"])
+    save_checkpoint(retrained_lineage(ckpt_dict, train[labels[train] == 5]), tmp_path / "minus5.pt")
+    one_line_error(dau("audit", tiny_ckpt, "--classes", "3", "--reference", tmp_path / "minus5.pt"), "trained on")
+    result = dau("audit", tiny_ckpt, "--classes", "5", "--reference", tmp_path / "minus5.pt", "--json")
+    assert result.exit_code == 0, result.stderr
+
+
+def load_labels():
+    from sklearn.datasets import load_digits
+
+    return load_digits().target
 
 
 def test_reference_with_another_data_view_is_refused(tiny_ckpt, ckpt_dict, tmp_path):
@@ -176,3 +216,26 @@ def test_user_mistakes_are_one_line(tiny_ckpt, ckpt_dict, tmp_path):
     (tmp_path / "ok.txt").write_text(f"{train[0]},{train[1]}\n{train[2]}")
     report = json.loads(dau("audit", tiny_ckpt, "--indices", tmp_path / "ok.txt", "--json").stdout)
     assert report["forget"]["mode"] == "indices" and report["sizes"]["forget"] == 3
+
+
+def test_the_one_number_fake_is_caught_and_the_bank_is_reused(tiny_ckpt, ckpt_dict, tmp_path):
+    """The documented fake (class-3 bias lowered by 30) against a bank of 3 + 3 tiny references."""
+    from dau_cli.engine.checkpoint import save_checkpoint
+    from dau_cli.engine.tamper import bias_fake
+
+    save_checkpoint(bias_fake(ckpt_dict, [3]), tmp_path / "fake.pt")
+    first = dau("audit", tmp_path / "fake.pt", "--references", "3", "--json")  # its lineage records class 3
+    assert first.exit_code == 0, first.stderr
+    report = json.loads(first.stdout)
+    assert report["verdict"] in ("superficial", "not forgotten")
+    assert report["reasons"][0].split(":")[0] in ("relearning", "representation probe"), report["reasons"]
+    assert report["tests"]["output"]["status"] == "below"  # its outputs sit under every retrained model's
+    assert report["references"]["out"] == 3 and report["references"]["in"] == 3
+    assert report["ua"] == 100.0  # what the literature's numbers would have called perfectly forgotten
+
+    # Terminal: the verdict is the first line. The bank is in place: nothing is trained again.
+    again = dau("audit", tiny_ckpt, "--classes", "3")
+    assert again.exit_code == 0, again.stderr
+    assert again.stdout.splitlines()[0].startswith("verdict: not forgotten")
+    events = list(read_events(Path(list_runs()[0]["dir"])))
+    assert not any("training" in e.get("message", "") for e in events if e["type"] == "log")

@@ -120,7 +120,9 @@ def test_info_and_audit_fit_80_columns_and_info_says_what_was_forgotten(dau, tin
     assert info.exit_code == 0, info.output
     assert all(len(ln) <= 80 for ln in info.stdout.splitlines()[1:]), info.stdout
     assert "forgotten" in info.stdout and "class 3" in info.stdout and "with ft" in info.stdout
-    audit = dau("audit", out, "--reference", out)
+    retrained = tmp_path / "r.pt"  # a reference must not have seen the forget set
+    assert dau("forget", tiny_ckpt, "-c", "3", "-m", "retrain", "--set", "retrain.epochs=1", "-o", retrained).exit_code == 0
+    audit = dau("audit", out, "--reference", retrained)
     assert audit.exit_code == 0, audit.output
     prose = ("the literature", "threshold", "sets:", "run:", "warning:", "[low-high]")  # sentences wrap as the terminal does
     body = [ln for ln in audit.stdout.splitlines() if not ln.startswith(prose)]

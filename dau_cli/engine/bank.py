@@ -1,0 +1,292 @@
+"""The reference bank: models retrained without D_f (OUT) and trained with it (IN), measured once.
+
+What retraining does is the audit's yardstick (docs/audit.md, "The verdict"), so it is measured on
+real models instead of assumed. Every reference is trained with the audited model's recorded data
+view and recipe (the first `train` lineage entry), from its own seed:
+
+- **OUT** references: on D_r = D_train \\ D_f, one folder per forget set;
+- **IN** references: on all of D_train; they do not depend on the forget set, so every forget set
+  of the same data view and recipe shares them.
+
+Each reference is one job of `engine/jobs.py` (`train_reference`) whose output file holds the
+per-sample statistics of the model on every image of the dataset (logit-scaled confidence,
+confidence, loss, correctness, indexed by dataset position), so a re-audit does no inference on
+references; the first `TAMPER_REFERENCES` OUT references also keep their weights, which the
+relearning and probe tests need. The tamper tests of a reference are jobs too (`tamper_reference`),
+cached beside it. A bank only grows: `ensure` adds the references that are missing, an existing
+output is never recomputed, and an interrupted build keeps every reference that finished.
+
+    DAU_HOME/bank/<data view + recipe digest>/
+        key.json                      what the digest stands for (dataset, splits, recipe)
+        in/ref-<seed>.pt              IN references
+        out-<forget digest>/ref-<seed>.pt, forget.json
+        out-<forget digest>/tamper-<settings digest>/ref-<seed>.pt
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from dau_cli.engine.forget_sets import ForgetSet
+from dau_cli.runs import EventSink, dau_home
+
+# Reference seeds: a series far from the seeds people pass by hand (0, 1, 2 ...); any seed the
+# audited checkpoint's lineage records is skipped as well, so a reference is never the audited model.
+OUT_SEED_BASE = 10_000
+IN_SEED_BASE = 20_000
+TAMPER_REFERENCES = 8  # OUT references that keep their weights and get relearning and probe tests
+NOT_RECIPE = ("seed", "device", "compile")  # TrainConfig fields that do not change what a reference learns
+STATISTICS = ("logit_scaled_confidence", "confidence", "loss", "correct")  # stored per sample
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def indices_digest(idx: Any) -> str:
+    return hashlib.sha256(torch.as_tensor(idx, dtype=torch.int64).sort().values.numpy().tobytes()).hexdigest()[:16]
+
+
+# ----------------------------------------------------------------------------- the job functions
+
+
+def train_reference(*, dataset: str, root: str, splits: dict[str, list[int]], arch: str, arch_args: dict,
+                    recipe: dict, seed: int, exclude: list[int], keep_weights: bool, device: str = "cpu") -> dict:
+    """One reference model: trained with `recipe` and `seed` on D_train minus `exclude`, then one
+    inference pass over every image. Returns {"seed", "trained_on", "stats": {statistic: (N,)
+    float32 by dataset position}, "wall_time_s", "image_passes"} and "state_dict" if asked."""
+    from dataclasses import replace
+
+    from dau_cli.config import TrainConfig
+    from dau_cli.engine.data import load_data
+    from dau_cli.engine.models import build_model
+    from dau_cli.engine.stats import sample_stats
+    from dau_cli.engine.train import fit, pick_device, predict, prepare
+
+    dev = pick_device(device)
+    data = load_data(dataset, root, splits={k: torch.as_tensor(v, dtype=torch.int64) for k, v in splits.items()}).to(dev)
+    train_idx = data.splits["train"]
+    if exclude:
+        train_idx = train_idx[~torch.isin(train_idx, torch.as_tensor(exclude, dtype=torch.int64))]
+    cfg = replace(TrainConfig(**recipe), seed=seed, device=str(dev))
+    torch.manual_seed(seed)
+    model = prepare(build_model(arch, data.num_classes, data.input_shape, **arch_args), dev)
+    result = fit(model, data, train_idx, cfg, EventSink(), phase="reference")
+    everything = torch.arange(len(data.labels))
+    stats = sample_stats(predict(model, data, everything), data.labels.to(dev))
+    out = {"seed": seed, "trained_on": len(train_idx), "wall_time_s": result["wall_time_s"],
+           "image_passes": result["image_passes"],
+           "stats": {s: stats[s].float().cpu().contiguous() for s in STATISTICS}}
+    if keep_weights:
+        out["state_dict"] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    return out
+
+
+def tamper_reference(*, reference: str, dataset: str, root: str, splits: dict[str, list[int]], arch: str,
+                     arch_args: dict, recipe: dict, forget: list[int], settings: dict, device: str = "cpu") -> dict:
+    """The relearning and probe tests of a stored OUT reference (its weights must be kept)."""
+    from dau_cli.engine.checkpoint import restore_model  # noqa: F401  (documents the model format)
+    from dau_cli.engine.data import load_data
+    from dau_cli.engine.jobs import load_result
+    from dau_cli.engine.models import build_model
+    from dau_cli.engine.train import pick_device, prepare
+
+    dev = pick_device(device)
+    data = load_data(dataset, root, splits={k: torch.as_tensor(v, dtype=torch.int64) for k, v in splits.items()}).to(dev)
+    stored = load_result(reference)
+    model = prepare(build_model(arch, data.num_classes, data.input_shape, **arch_args), dev)
+    model.load_state_dict(stored["state_dict"])
+    return run_tamper_tests(model, data, torch.as_tensor(forget, dtype=torch.int64), recipe, settings)
+
+
+def run_tamper_tests(model: torch.nn.Module, data, forget_idx: torch.Tensor, recipe: dict, settings: dict) -> dict:
+    """{"relearn": tamper.relearn(...), "probe": tamper.probe(...)}; `model` is left unchanged."""
+    from dau_cli.config import TrainConfig
+    from dau_cli.engine import tamper
+    from dau_cli.engine.forget_sets import retain_indices
+
+    forget_idx = forget_idx.cpu()
+    retain_idx = retain_indices(data.splits["train"].cpu(), forget_idx)
+    cfg = TrainConfig(**recipe)
+    r = settings["relearn"]
+    relearned = tamper.relearn(model, data, forget_idx, retain_idx, cfg, steps=tuple(r["steps"]),
+                               n_forget=r["n_forget"], lr=r["lr"], seed=r["seed"])
+    probed = tamper.probe(model, data, forget_idx, data.splits["val"].cpu(), seed=settings["probe"]["seed"])
+    return {"relearn": _plain(relearned), "probe": _plain(probed)}
+
+
+def _plain(obj: Any) -> Any:
+    """Tensors and numpy values as Python numbers and lists (job outputs load with weights_only)."""
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    return obj
+
+
+# ----------------------------------------------------------------------------- the bank
+
+
+def recipe_of(ckpt: dict) -> dict:
+    """The original's training recipe (first `train` lineage entry) as a plain dict, without the
+    seed (each reference has its own) and the settings that say how it runs, not what it learns."""
+    import dataclasses
+
+    from dau_cli.engine.forget import original_train_config
+
+    cfg = dataclasses.asdict(original_train_config(ckpt))
+    for what_runs_it in NOT_RECIPE:
+        cfg.pop(what_runs_it, None)
+    return cfg
+
+
+def lineage_seeds(ckpt: dict) -> set[int]:
+    """Every seed the checkpoint's lineage records (training, unlearning, retraining)."""
+    seeds = set()
+    for e in ckpt.get("lineage", []):
+        if e.get("op") == "train":
+            seed = (e.get("config") or {}).get("train", {}).get("seed")
+            seeds.add(int(seed) if seed is not None else 0)
+        elif e.get("seed") is not None:
+            seeds.add(int(e["seed"]))
+    return seeds
+
+
+@dataclass
+class Bank:
+    """The references of one data view, recipe and forget set (see the module docstring)."""
+
+    root: Path  # DAU_HOME/bank/<view digest>
+    forget_digest: str
+    spec: dict  # dataset, root, splits (lists), arch, arch_args, recipe: shared by every job
+    forget: list[int]
+    exclude_seeds: frozenset[int]
+
+    @property
+    def in_dir(self) -> Path:
+        return self.root / "in"
+
+    @property
+    def out_dir(self) -> Path:
+        return self.root / f"out-{self.forget_digest}"
+
+    def seeds(self, kind: str, k: int) -> list[int]:
+        """The first k seeds of the kind's series, skipping the audited model's own seeds."""
+        base = OUT_SEED_BASE if kind == "out" else IN_SEED_BASE
+        out, s = [], base
+        while len(out) < k:
+            if s not in self.exclude_seeds:
+                out.append(s)
+            s += 1
+        return out
+
+    def path(self, kind: str, seed: int) -> Path:
+        return (self.out_dir if kind == "out" else self.in_dir) / f"ref-{seed}.pt"
+
+    def available(self, kind: str) -> list[int]:
+        """Seeds of the finished references of a kind, in series order (audited model's seeds skipped)."""
+        folder = self.out_dir if kind == "out" else self.in_dir
+        if not folder.is_dir():
+            return []
+        found = sorted(int(p.stem.split("-")[1]) for p in folder.glob("ref-*.pt"))
+        return [s for s in found if s not in self.exclude_seeds]
+
+    def reference_jobs(self, k: int, device: str = "cpu") -> list:
+        """Jobs for the first k OUT and k IN references (finished ones are skipped by the driver)."""
+        from dau_cli.engine.jobs import Job
+
+        jobs = []
+        for kind in ("out", "in"):
+            for i, seed in enumerate(self.seeds(kind, k)):
+                spec = {**self.spec, "seed": seed, "exclude": self.forget if kind == "out" else [],
+                        "keep_weights": kind == "out" and i < TAMPER_REFERENCES,
+                        "device": device}
+                jobs.append(Job(fn="dau_cli.engine.bank:train_reference", spec=spec, output=self.path(kind, seed),
+                                label=f"{kind.upper()} reference {i + 1}/{k} (seed {seed})"))
+        return jobs
+
+    def ensure(self, k: int, workers: int = 1, sink: EventSink | None = None, device: str = "cpu") -> list:
+        """Top the bank up to k OUT and k IN references; returns the job outcomes (done, skipped, failed)."""
+        from dau_cli.engine.jobs import make_executor, run_jobs
+
+        if k <= 0:
+            return []
+        self._write_keys()
+        jobs = self.reference_jobs(k, device)
+        missing = [j for j in jobs if not Path(j.output).exists()]
+        if sink is not None and missing:
+            sink.emit("log", level="info", message=f"reference bank: training {len(missing)} of {len(jobs)} "
+                      f"references ({workers} worker{'s' if workers != 1 else ''}) in {self.root}")
+        return run_jobs(jobs, executor=make_executor(workers=workers), sink=sink, phase="references", load=False)
+
+    def _write_keys(self) -> None:
+        for folder, key in ((self.root, {k: v for k, v in self.spec.items() if k != "splits"} |
+                             {"splits": {s: indices_digest(v) for s, v in self.spec["splits"].items()}}),
+                            (self.out_dir, {"forget": self.forget})):
+            folder.mkdir(parents=True, exist_ok=True)
+            name = folder / ("key.json" if folder == self.root else "forget.json")
+            if not name.exists():
+                from dau_cli.files import write_json
+
+                write_json(name, key, force=True)  # the same content whoever writes it
+
+    def statistics(self, kind: str, idx: torch.Tensor, statistic: str = "logit_scaled_confidence",
+                   limit: int | None = None) -> tuple[list[int], torch.Tensor]:
+        """(seeds, (K, len(idx)) matrix) of a statistic on the dataset positions `idx`, read from the
+        stored references (at most `limit` of them, in series order). No inference."""
+        from dau_cli.engine.jobs import load_result
+
+        seeds = self.available(kind)[:limit]
+        rows = [load_result(self.path(kind, s))["stats"][statistic][idx] for s in seeds]
+        return seeds, (torch.stack(rows) if rows else torch.zeros(0, len(idx)))
+
+    def tamper_jobs(self, settings: dict, device: str = "cpu") -> list:
+        """Tamper-test jobs of the OUT references that kept their weights."""
+        from dau_cli.engine.jobs import Job, load_result
+
+        folder = self.out_dir / f"tamper-{_digest(settings)}"
+        jobs = []
+        for seed in self.available("out"):
+            if len(jobs) >= TAMPER_REFERENCES:
+                break
+            ref = self.path("out", seed)
+            out = folder / f"ref-{seed}.pt"
+            if not out.exists() and "state_dict" not in load_result(ref):
+                continue
+            jobs.append(Job(fn="dau_cli.engine.bank:tamper_reference",
+                            spec={**self.spec, "reference": str(ref), "forget": self.forget, "settings": settings,
+                                  "device": device},
+                            output=out, label=f"tamper tests of OUT reference seed {seed}"))
+        return jobs
+
+    def tamper_results(self, settings: dict, workers: int = 1, sink: EventSink | None = None,
+                       device: str = "cpu") -> list[dict]:
+        """Relearning and probe results of up to TAMPER_REFERENCES OUT references (computed once)."""
+        from dau_cli.engine.jobs import load_result, make_executor, run_jobs
+
+        jobs = self.tamper_jobs(settings, device)
+        if any(not Path(j.output).exists() for j in jobs):
+            run_jobs(jobs, executor=make_executor(workers=workers), sink=sink, phase="reference tamper tests",
+                     load=False)
+        return [load_result(j.output) for j in jobs if Path(j.output).exists()]
+
+
+def bank_for(ckpt: dict, forget: ForgetSet, home: Path | None = None) -> Bank:
+    """The bank of the checkpoint's data view and recipe, for this forget set."""
+    d = ckpt["data"]
+    splits = {s: torch.as_tensor(d["splits"][s], dtype=torch.int64).tolist() for s in ("train", "val", "test")}
+    spec = {"dataset": d["dataset"], "root": d["root"], "splits": splits, "arch": ckpt["arch"],
+            "arch_args": dict(ckpt["arch_args"]), "recipe": recipe_of(ckpt)}
+    view = _digest({"dataset": d["dataset"], "splits": {s: indices_digest(v) for s, v in splits.items()},
+                    "arch": ckpt["arch"], "arch_args": spec["arch_args"], "recipe": spec["recipe"]})
+    forget_list = forget.indices.cpu().sort().values.tolist()
+    return Bank(root=(home or dau_home()) / "bank" / view, forget_digest=indices_digest(forget_list), spec=spec,
+                forget=forget_list, exclude_seeds=frozenset(lineage_seeds(ckpt)))

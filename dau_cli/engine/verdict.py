@@ -1,0 +1,393 @@
+"""The verdict: does the audited model behave like a model retrained without D_f?
+
+Population attacks and the literature's MIA-Efficacy can be fooled (lowering one output bias makes
+a model that remembers everything look forgotten), so the verdict compares the audited model with
+reference models of the bank (engine/bank.py) on four tests (docs/audit.md, "The verdict"):
+
+- **output**: per forget sample, a Gaussian of the OUT references' logit-scaled confidence (pooled
+  variance, as offline LiRA does); the audited model's z-score, calibrated by leave-one-out on the
+  OUT references themselves. Two-sided: far above is remembering, far below is over-forgetting or
+  obfuscation.
+- **membership (LiRA)**: per forget sample, the log-likelihood ratio of the audited model's value
+  under the IN references' Gaussian against the OUT references'. Two-sided as well.
+- **relearning** and **probe** (engine/tamper.py): accuracy recovered on D_f after a few fine-tuning
+  steps, and a linear probe's accuracy on D_f from the penultimate features, against the OUT
+  references' own (one-sided: more than retraining means the data is still there).
+
+Each test's decision is a prediction interval from the references (Student t, two-sided level
+`ALPHA` per tail pair): a retrained model from the same recipe lands outside it with probability
+about ALPHA. The verdict never looks at which method made the model (the lineage's method name).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from dau_cli.runs import EventSink
+
+ALPHA = 0.01  # a test flags a model outside the references' (1 - ALPHA) prediction interval
+SAMPLE_ALPHA = 0.05  # per-sample flag: beyond the references' own 2.5 % / 97.5 % leave-one-out quantiles
+LOW_FPRS = (0.01, 0.001)
+LIRA_TRIM = 0.1  # LiRA's model-level number: the 10 % trimmed mean of per-sample log-likelihood ratios
+CLIP_Z = 10.0  # per-sample z-scores are clipped to ±10 before averaging (one odd sample cannot decide)
+MIN_OUT = 3  # leave-one-out needs at least 3 OUT references (2 left to estimate a variance)
+# Accuracy tests add the binomial noise of the audited model's own measurement, counted at no less
+# than that of a 5 % (or 95 %) rate: references that all score exactly 0 must not make a recovery
+# of a sample or two significant.
+RATE_FLOOR = 0.05
+SPREAD_LIMIT = 50.0  # accuracy tests: a prediction interval wider than ±50 points cannot decide
+BOOTSTRAP = 200
+# engine/tamper.py's defaults (chosen there on the digits cnn: benchmarks/tamper_check.py)
+TAMPER_SETTINGS = {"relearn": {"steps": [10, 20, 40], "n_forget": 10, "lr": 0.01, "seed": 0}, "probe": {"seed": 0}}
+VERDICTS = ("forgotten", "not forgotten", "superficial", "over-forgotten", "no reference")
+
+
+# ----------------------------------------------------------------------------- per-sample scores
+
+
+def _moments(rows: np.ndarray) -> tuple[np.ndarray, float]:
+    """Per-sample mean and the pooled (over samples) variance of K rows, ddof = 1."""
+    return rows.mean(0), float(rows.var(0, ddof=1).mean())
+
+
+def gaussian_z(out: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """z-scores of `values` (..., n) under the per-sample Gaussian of the OUT rows (K, n): pooled
+    variance, widened by (1 + 1/K) for the uncertainty of the K-sample mean."""
+    mu, var = _moments(out)
+    return (values - mu) / math.sqrt(max(var, 1e-12) * (1 + 1 / len(out)))
+
+
+def loo_z(out: np.ndarray) -> np.ndarray:
+    """Each OUT reference's z-scores against the other K − 1 (K, n): what a fresh retrained model gets."""
+    return np.stack([gaussian_z(np.delete(out, k, 0), out[k]) for k in range(len(out))])
+
+
+def _log_normal(x: np.ndarray, mu: np.ndarray, var: float) -> np.ndarray:
+    var = max(var, 1e-12)
+    return -0.5 * ((x - mu) ** 2 / var + math.log(2 * math.pi * var))
+
+
+def lira(inn: np.ndarray, out: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Per-sample log-likelihood ratio log N(v; IN) − log N(v; OUT), pooled variances (offline LiRA's
+    Gaussians, per example, with both IN and OUT models)."""
+    mi, vi = _moments(inn)
+    mo, vo = _moments(out)
+    return _log_normal(values, mi, vi * (1 + 1 / len(inn))) - _log_normal(values, mo, vo * (1 + 1 / len(out)))
+
+
+def loo_lira(inn: np.ndarray, out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(OUT rows' scores, each left out of OUT; IN rows' scores, each left out of IN)."""
+    o = np.stack([lira(inn, np.delete(out, k, 0), out[k]) for k in range(len(out))])
+    i = np.stack([lira(np.delete(inn, k, 0), out, inn[k]) for k in range(len(inn))])
+    return o, i
+
+
+# ----------------------------------------------------------------------------- ROC of per-sample scores
+
+
+def _auc(pos: np.ndarray, neg: np.ndarray) -> float:
+    neg = np.sort(neg)
+    below = np.searchsorted(neg, pos, side="left")
+    ties = np.searchsorted(neg, pos, side="right") - below
+    return float((below + 0.5 * ties).sum() / (len(pos) * len(neg)))
+
+
+def _tpr_at(pos: np.ndarray, neg: np.ndarray, fpr: float) -> float:
+    """Share of positives above the highest threshold that lets at most `fpr` of the negatives pass."""
+    allowed = int(math.floor(fpr * len(neg)))
+    threshold = np.sort(neg)[::-1][min(allowed, len(neg) - 1)]
+    return float((pos > threshold).mean())
+
+
+def roc_summary(pos: np.ndarray, neg: np.ndarray, rng: np.random.Generator) -> dict[str, Any]:
+    """AUC and TPR at low FPR, both tails, of the audited model's per-sample scores `pos` (n,) against
+    the leave-one-out scores of the references `neg` (K, n), with bootstrap 95 % intervals that
+    resample both the samples and the references. A TPR whose FPR the sizes cannot resolve (fewer
+    than 1/FPR positives or negatives) is marked `resolved: false`."""
+    def stats(p: np.ndarray, nm: np.ndarray) -> list[float]:
+        nf = nm.ravel()
+        return [_auc(p, nf), *(_tpr_at(p, nf, f) for f in LOW_FPRS), *(_tpr_at(-p, -nf, f) for f in LOW_FPRS)]
+
+    point = stats(pos, neg)
+    n, k = len(pos), len(neg)
+    boots = []
+    for _ in range(BOOTSTRAP):
+        e, r = rng.integers(0, n, n), rng.integers(0, k, k)
+        boots.append(stats(pos[e], neg[r][:, e]))
+    lo, hi = np.percentile(np.array(boots), [2.5, 97.5], axis=0)
+    n_neg = neg.size
+
+    def entry(j: int, f: float) -> dict:
+        return {"value": point[j], "ci": [float(lo[j]), float(hi[j])], "resolved": min(n, n_neg) * f >= 1}
+
+    return {"auc": point[0], "auc_ci": [float(lo[0]), float(hi[0])],
+            "tpr_at_fpr": {str(f): entry(1 + i, f) for i, f in enumerate(LOW_FPRS)},
+            "tpr_at_fpr_low": {str(f): entry(1 + len(LOW_FPRS) + i, f) for i, f in enumerate(LOW_FPRS)},
+            "positives": n, "negatives": n_neg}
+
+
+# ----------------------------------------------------------------------------- decisions
+
+
+def prediction_test(value: float, refs: np.ndarray, sided: str = "two", extra_var: float = 0.0) -> dict[str, Any]:
+    """Where `value` falls against the references' values: a Student-t prediction interval at level
+    ALPHA (two-sided, or upper only). `extra_var` adds measurement noise of the audited value (e.g.
+    binomial noise of an accuracy). Returns the numbers and `direction` "above", "below" or None."""
+    from scipy.stats import t as student_t
+
+    refs = np.asarray(refs, dtype=np.float64)
+    k = len(refs)
+    mean = float(refs.mean())
+    sd = float(refs.std(ddof=1)) if k > 1 else float("nan")
+    scale = math.sqrt((sd ** 2 + extra_var) * (1 + 1 / k)) if k > 1 else float("nan")
+    crit = float(student_t.ppf(1 - (ALPHA / 2 if sided == "two" else ALPHA), k - 1)) if k > 1 else float("nan")
+    stat = (value - mean) / scale if scale > 0 else (0.0 if value == mean else math.copysign(math.inf, value - mean))
+    direction = None
+    if stat > crit:
+        direction = "above"
+    elif sided == "two" and stat < -crit:
+        direction = "below"
+    return {"value": float(value), "reference_mean": mean, "reference_sd": sd, "references": k,
+            "t": float(stat), "critical": crit, "interval": [mean - crit * scale, mean + crit * scale],
+            "direction": direction}
+
+
+def _clipped_mean(scores: np.ndarray) -> np.ndarray:
+    return np.clip(scores, -CLIP_Z, CLIP_Z).mean(-1)
+
+
+def output_test(audited: np.ndarray, out: np.ndarray, inn: np.ndarray | None, rng: np.random.Generator,
+                roc: bool = True) -> dict:
+    """The per-sample output test on D_f (see the module docstring); `roc=False` skips the ROC."""
+    if len(out) < MIN_OUT:
+        return {"status": "undecided", "why": f"needs at least {MIN_OUT} OUT references, the bank has {len(out)}"}
+    z, null = gaussian_z(out, audited), loo_z(out)
+    lo, hi = np.quantile(null, [SAMPLE_ALPHA / 2, 1 - SAMPLE_ALPHA / 2])
+    model = prediction_test(float(_clipped_mean(z)), _clipped_mean(null))
+    res = {"statistic": "mean z-score of the forget samples' logit-scaled confidence (clipped to ±10)",
+           **model, "share_above": float((z > hi).mean()), "share_below": float((z < lo).mean()),
+           "reference_share_above": float((null > hi).mean()), "reference_share_below": float((null < lo).mean()),
+           **({"roc": roc_summary(z, null, rng)} if roc else {}),
+           "pooled_sd": math.sqrt(_moments(out)[1])}
+    if inn is not None and len(inn) >= 2:
+        zin = gaussian_z(out, inn)
+        res["power"] = _power(_clipped_mean(zin), _clipped_mean(null), zin, null)
+    return _status(res)
+
+
+def lira_test(audited: np.ndarray, out: np.ndarray, inn: np.ndarray, rng: np.random.Generator) -> dict:
+    """Per-sample LiRA (IN against OUT) on D_f."""
+    if len(out) < MIN_OUT or len(inn) < MIN_OUT:
+        return {"status": "undecided", "why": f"needs at least {MIN_OUT} IN and {MIN_OUT} OUT references, the bank "
+                                              f"has {len(inn)} and {len(out)}"}
+    score = lira(inn, out, audited)
+    null, in_scores = loo_lira(inn, out)
+    res = {"statistic": "10 % trimmed mean of the forget samples' log-likelihood ratios IN/OUT",
+           **prediction_test(float(_trimmed(score)), _trimmed(null)),
+           "roc": roc_summary(score, null, rng),
+           "power": _power(_trimmed(in_scores), _trimmed(null), in_scores, null)}
+    return _status(res)
+
+
+def _trimmed(scores: np.ndarray) -> np.ndarray:
+    """The mean of the per-sample log-likelihood ratios (what a likelihood-ratio test over the whole
+    forget set sums), without the 10 % most extreme on each side: their tails are long, and one
+    sample the Gaussians fit badly must not decide."""
+    from scipy.stats import trim_mean
+
+    return np.asarray(trim_mean(scores, LIRA_TRIM, axis=-1))
+
+
+def _power(in_stats: np.ndarray, out_stats: np.ndarray, in_scores: np.ndarray, out_scores: np.ndarray) -> dict:
+    """How well the test tells a model that trained on D_f (IN) from one that did not (OUT): Cohen's d
+    of the model-level statistic, the per-sample AUC, and the share of IN references it flags."""
+    pooled = math.sqrt((in_stats.var(ddof=1) + out_stats.var(ddof=1)) / 2) if len(in_stats) > 1 else float("nan")
+    d = float((in_stats.mean() - out_stats.mean()) / pooled) if pooled > 0 else float("inf")
+    flagged = [prediction_test(float(v), out_stats)["direction"] is not None for v in in_stats]
+    return {"cohens_d": d, "per_sample_auc": _auc(in_scores.ravel(), out_scores.ravel()),
+            "in_flagged": float(np.mean(flagged)), "in_references": len(in_stats)}
+
+
+def _status(res: dict) -> dict:
+    res["status"] = {"above": "above", "below": "below", None: "pass"}[res["direction"]]
+    return res
+
+
+def tamper_test(name: str, value: float, refs: list[float], n_eval: int) -> dict:
+    """One-sided: is the audited model's accuracy on D_f after tampering above the OUT references'?"""
+    if len(refs) < 2:
+        return {"status": "undecided", "value": value, "reference_values": refs,
+                "why": f"needs at least 2 OUT references with weights, the bank has {len(refs)}"}
+    p = min(max(np.mean(refs) / 100, RATE_FLOOR), 1 - RATE_FLOOR)
+    res = prediction_test(value, np.array(refs), sided="upper", extra_var=(100 ** 2) * p * (1 - p) / max(n_eval, 1))
+    res["reference_values"] = [float(v) for v in refs]
+    half = res["interval"][1] - res["reference_mean"]
+    if half > SPREAD_LIMIT and res["direction"] is None:
+        res["status"] = "undecided"
+        res["why"] = (f"the references disagree too much to decide ({name} accuracy {min(refs):.0f}–{max(refs):.0f} %)")
+        return res
+    return _status(res)
+
+
+# ----------------------------------------------------------------------------- the verdict
+
+
+def decide(tests: dict[str, dict]) -> tuple[str, list[str]]:
+    """(verdict, reasons in words, the deciding tests first) from the four tests' statuses.
+
+    Outputs or membership above the references: `not forgotten`. Otherwise relearning or the probe
+    above: `superficial`. Otherwise outputs or membership below: `over-forgotten`. Otherwise
+    `forgotten`, unless no test could decide at all."""
+    def having(status: str, names: tuple[str, ...]) -> list[str]:
+        return [k for k in names if tests.get(k, {}).get("status") == status]
+
+    above, below = having("above", ("output", "lira")), having("below", ("output", "lira"))
+    tampered = having("above", ("relearn", "probe"))
+    if above:
+        verdict, first = "not forgotten", above
+    elif tampered:
+        verdict, first = "superficial", tampered
+    elif below:
+        verdict, first = "over-forgotten", below
+    else:
+        verdict, first = "forgotten", []
+    order = [*first, *(k for k in TEST_TITLES if k not in first)]
+    reasons = [describe(k, tests[k]) for k in order if k in tests]
+    if verdict == "forgotten" and all(t.get("status") == "undecided" for t in tests.values()):
+        return "no reference", reasons + ["no test could decide; add references with --references 16"]
+    return verdict, reasons
+
+
+def _pm(t: dict, unit: str = "", fmt: str = ".2f") -> str:
+    return f"{t['reference_mean']:{fmt}}{unit} ± {t['reference_sd']:{fmt}}{unit} over {t['references']} references"
+
+
+def describe(name: str, t: dict) -> str:
+    """One sentence a reviewer can check, with the numbers."""
+    status = t.get("status")
+    if status == "undecided":
+        return f"{TEST_TITLES[name]}: cannot decide: {t.get('why', '')}"
+    verdict_word = {"above": "ABOVE retrained models", "below": "BELOW retrained models",
+                    "pass": "like retrained models"}[status]
+    if name == "output":
+        return (f"output: {verdict_word}: mean z-score {t['value']:+.2f} (retrained: {_pm(t)}); "
+                f"{100 * t['share_above']:.0f} % of the forget samples sit above and {100 * t['share_below']:.0f} % "
+                f"below the references' 95 % range (retrained: {100 * t['reference_share_above']:.0f} % and "
+                f"{100 * t['reference_share_below']:.0f} %); AUC {t['roc']['auc']:.2f}{_power_words(t)}")
+    if name == "lira":
+        return (f"membership (LiRA, IN vs OUT): {verdict_word}: log-likelihood ratio {t['value']:+.2f} "
+                f"(trimmed mean over the forget samples; retrained: {_pm(t)}); AUC {t['roc']['auc']:.2f}"
+                f"{_power_words(t)}")
+    if name == "relearn":
+        steps = ", ".join(f"{a:.0f} %" for a in t.get("curve", []))
+        return (f"relearning: {verdict_word}: after {'/'.join(map(str, t.get('steps', [])))} fine-tuning steps on "
+                f"a few forget samples the other forget samples are back to {steps} (retrained, after "
+                f"{t.get('steps', ['?'])[-1]}: {_pm(t, ' %', '.0f')})")
+    return (f"representation probe: {verdict_word}: a linear probe on the penultimate features, trained on the "
+            f"validation split, recognises {t['value']:.0f} % of the forget samples (retrained: {_pm(t, ' %', '.0f')})")
+
+
+def _power_words(t: dict) -> str:
+    """How much a pass is worth: the share of models trained *with* the forget set the test flags."""
+    p = t.get("power")
+    if not p or t.get("status") != "pass":
+        return ""
+    weak = " (weak: a pass means little here)" if p["in_flagged"] < 0.5 else ""
+    return (f"; it flags {100 * p['in_flagged']:.0f} % of the {p['in_references']} models trained with the forget "
+            f"set (effect size d = {p['cohens_d']:.1f}){weak}")
+
+
+TEST_TITLES = {"output": "output", "lira": "membership (LiRA, IN vs OUT)", "relearn": "relearning",
+               "probe": "representation probe"}
+
+
+def no_reference(ckpt: dict, bank) -> dict:
+    """The verdict when the bank holds no reference for this data view, recipe and forget set."""
+    train = next((e for e in ckpt.get("lineage", []) if e.get("op") == "train"), {})
+    seconds = float(train.get("wall_time_s") or 0) * 32
+    took = f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
+    cost = f" (32 trainings like the original's, about {took} on one worker)" if seconds else ""
+    how = (f"no reference models for this data view, recipe and forget set yet: rerun with --references 16 "
+           f"to train 16 models without the forget set and 16 with it{cost}; add --workers N to run N at once")
+    return {"verdict": "no reference", "reasons": [how], "tests": {}, "references": {"out": 0, "in": 0, "bank": str(bank.root)}}
+
+
+def judge(ckpt: dict, model: torch.nn.Module, data, forget, references: int = 0, workers: int = 1,
+          sink: EventSink | None = None, device: str = "cpu", seed: int = 0) -> dict[str, Any]:
+    """The verdict for `model` on `forget`, against the bank of the checkpoint's data view and recipe
+    (topped up to `references` OUT and IN references first, if given). Emits a `verdict` event.
+
+    Returns {"verdict", "reasons", "tests": {"output", "lira", "relearn", "probe"}, "references"}.
+    """
+    from dau_cli.engine.bank import TAMPER_REFERENCES, bank_for, run_tamper_tests
+    from dau_cli.engine.stats import sample_stats
+    from dau_cli.engine.train import predict
+
+    sink = sink or EventSink()
+    bank = bank_for(ckpt, forget)
+    bank.ensure(references, workers, sink, device)  # a failed reference is a warning; the rest are kept
+    idx = forget.indices.cpu()
+    limit = references or None
+    out_seeds, out = bank.statistics("out", idx, limit=limit)
+    in_seeds, inn = bank.statistics("in", idx, limit=limit)
+    if len(out_seeds) == 0:
+        result = no_reference(ckpt, bank)
+        sink.emit("verdict", verdict=result["verdict"], reasons=result["reasons"], tests={})
+        return result
+    labels = data.labels[idx.to(data.labels.device)]
+    audited = sample_stats(predict(model, data, idx), labels.to(data.images.device))["logit_scaled_confidence"]
+    a, o, i = audited.double().cpu().numpy(), out.double().numpy(), inn.double().numpy()
+    rng = np.random.default_rng(seed)
+    tests: dict[str, dict] = {"output": output_test(a, o, i if len(i) else None, rng)}
+    tests["lira"] = lira_test(a, o, i, rng)
+
+    recipe = bank.spec["recipe"]
+    mine = run_tamper_tests(model, data, idx, recipe, TAMPER_SETTINGS)
+    theirs = bank.tamper_results(TAMPER_SETTINGS, workers, sink, device)
+    n_f = len(idx)
+    curve = _curve(mine["relearn"])
+    tests["relearn"] = {**tamper_test("relearning", curve[-1], [_curve(r["relearn"])[-1] for r in theirs],
+                                      n_f - TAMPER_SETTINGS["relearn"]["n_forget"]),
+                        "curve": curve, "steps": list(TAMPER_SETTINGS["relearn"]["steps"]),
+                        "before": _before(mine["relearn"]),
+                        "reference_curves": [_curve(r["relearn"]) for r in theirs]}
+    tests["probe"] = tamper_test("probe", float(_probe_acc(mine["probe"])),
+                                 [float(_probe_acc(r["probe"])) for r in theirs], n_f)
+    verdict, reasons = decide(tests)
+    result = {"verdict": verdict, "reasons": reasons, "tests": tests,
+              "references": {"out": len(out_seeds), "in": len(in_seeds), "tamper": len(theirs),
+                             "tamper_limit": TAMPER_REFERENCES, "bank": str(bank.root)}}
+    sink.emit("verdict", verdict=verdict, reasons=reasons, tests=summary_of(tests))
+    return result
+
+
+def _curve(r: dict) -> list[float]:
+    """Forget accuracy after each step count of the relearning test (step 0 left out)."""
+    return [float(a) for s, a in zip(r["steps"], r["forget_acc"]) if s > 0]
+
+
+def _before(r: dict) -> float | None:
+    return next((float(a) for s, a in zip(r["steps"], r["forget_acc"]) if s == 0), None)
+
+
+def _probe_acc(p: dict) -> float:
+    for key in ("forget_acc", "acc", "accuracy"):
+        if key in p:
+            return p[key]
+    raise KeyError(f"tamper.probe returned no accuracy ({sorted(p)})")
+
+
+def summary_of(tests: dict[str, dict]) -> dict[str, dict]:
+    """The tests without per-sample arrays: status, value, the references' mean and sd, AUC."""
+    keep = ("status", "value", "reference_mean", "reference_sd", "references", "t", "critical", "why")
+    out = {}
+    for name, t in tests.items():
+        s = {k: t[k] for k in keep if k in t}
+        if "roc" in t:
+            s["auc"] = t["roc"]["auc"]
+        out[name] = s
+    return out

@@ -1,0 +1,94 @@
+"""The reference bank: keyed by what determines a reference, topped up, resumed, never rebuilt."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from dau_cli.engine import bank as bank_module
+from dau_cli.engine.audit import forget_set_for_audit
+from dau_cli.engine.bank import IN_SEED_BASE, OUT_SEED_BASE, bank_for
+from dau_cli.engine.checkpoint import restore
+
+
+@pytest.fixture(scope="module")
+def micro(tmp_path_factory):
+    """A digits checkpoint whose recipe trains a reference in well under a second (1 epoch, width 4)."""
+    from dau_cli.config import resolve
+    from dau_cli.engine.train import train_checkpoint
+    from dau_cli.runs import EventSink
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DAU_HOME", str(tmp_path_factory.mktemp("micro")))
+        ckpt, _ = train_checkpoint(resolve(overrides={"model.width": 4, "train.epochs": 1, "train.batch_size": 64,
+                                                      "train.device": "cpu"}), EventSink())
+    return ckpt
+
+
+def forget(ckpt, classes="3"):
+    _, data = restore(ckpt)
+    return forget_set_for_audit(ckpt, data, classes=classes), data
+
+
+def test_top_up_adds_only_what_is_missing_and_stores_statistics_of_every_sample(micro):
+    fs, data = forget(micro)
+    bank = bank_for(micro, fs)
+    first = bank.ensure(2)
+    assert [o.status for o in first] == ["done"] * 4
+    assert bank.available("out") == [OUT_SEED_BASE, OUT_SEED_BASE + 1]
+    assert bank.available("in") == [IN_SEED_BASE, IN_SEED_BASE + 1]
+    before = bank.path("out", OUT_SEED_BASE).stat().st_mtime_ns
+    again = bank.ensure(3)
+    assert sorted(o.status for o in again) == ["done", "done", "skipped", "skipped", "skipped", "skipped"]
+    assert bank.path("out", OUT_SEED_BASE).stat().st_mtime_ns == before  # never rebuilt
+    seeds, lsc = bank.statistics("out", fs.indices)
+    assert seeds == [OUT_SEED_BASE + i for i in range(3)] and lsc.shape == (3, len(fs.indices))
+    _, everything = bank.statistics("in", torch.arange(len(data.labels)))
+    assert torch.isfinite(everything).all()  # every image of D_train, D_val and D_test has its statistic
+    # OUT references never saw the forget set, IN references did: the class is far likelier under IN.
+    _, inn = bank.statistics("in", fs.indices)
+    assert inn.mean() > lsc.mean()
+
+
+def test_in_references_are_shared_across_forget_sets_and_out_references_are_not(micro):
+    fs3, _ = forget(micro, "3")
+    fs5, _ = forget(micro, "5")
+    b3, b5 = bank_for(micro, fs3), bank_for(micro, fs5)
+    assert b3.in_dir == b5.in_dir and b3.out_dir != b5.out_dir
+    b3.ensure(1)
+    assert [o.status for o in b5.ensure(1)] == ["done", "skipped"]
+
+
+def test_an_interrupted_build_keeps_what_finished(micro, monkeypatch):
+    fs, _ = forget(micro, "7")
+    bank = bank_for(micro, fs)
+    real = bank_module.train_reference
+
+    def dies_on_the_second(**spec):
+        if spec["seed"] == OUT_SEED_BASE + 1:
+            raise RuntimeError("killed")
+        return real(**spec)
+
+    monkeypatch.setattr(bank_module, "train_reference", dies_on_the_second)
+    outcomes = bank.ensure(2)
+    assert [o.status for o in outcomes].count("failed") == 1
+    assert OUT_SEED_BASE in bank.available("out") and OUT_SEED_BASE + 1 not in bank.available("out")
+    monkeypatch.setattr(bank_module, "train_reference", real)
+    resumed = bank.ensure(2)
+    assert [o.status for o in resumed].count("done") == 1  # only the one that died is trained again
+    assert len(bank.available("out")) == 2
+
+
+def test_the_audited_models_own_seed_is_never_a_reference(micro):
+    fs, _ = forget(micro, "1")
+    ckpt = dict(micro)
+    ckpt["lineage"] = [*micro["lineage"], {"op": "forget", "method": "retrain", "seed": OUT_SEED_BASE,
+                                           "forget_indices": fs.indices}]
+    bank = bank_for(ckpt, fs)
+    assert OUT_SEED_BASE not in bank.seeds("out", 3) and len(bank.seeds("out", 3)) == 3
+    # A different recipe is a different bank.
+    other = dict(micro)
+    other["lineage"] = [dict(micro["lineage"][0], config={**micro["lineage"][0]["config"],
+                                                          "train": {**micro["lineage"][0]["config"]["train"],
+                                                                    "epochs": 2}})]
+    assert bank_for(other, fs).root != bank.root
