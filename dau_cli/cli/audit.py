@@ -8,7 +8,8 @@ from typing import Any, Optional
 
 import typer
 
-from dau_cli.cli.common import escape, handle_errors, loading, note, open_run, out, pct, print_json
+from dau_cli.cli.common import (RAY_OPTION, WORKERS_OPTION, escape, handle_errors, loading, note, open_run, out, pct,
+                                 print_json)
 from dau_cli.errors import DauError
 
 PLOT_FORMATS = ("png", "pdf", "svg")
@@ -28,7 +29,8 @@ def audit(
     references: int = typer.Option(0, "--references", min=0,
                                    help="Top the reference bank up to K models without the forget set and K with it "
                                         "(trained once, kept under DAU_HOME); 0 = use what the bank holds."),
-    workers: int = typer.Option(1, "--workers", min=1, help="Train references in N local processes at once."),
+    workers: int = WORKERS_OPTION,
+    ray: Optional[str] = RAY_OPTION,
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write the ROC curves (log-log) to this .png/.pdf/.svg."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     data_root: Optional[Path] = typer.Option(None, help="Where the dataset lives, if not where it was at training."),
@@ -86,15 +88,16 @@ def audit(
 
     config = {"checkpoint": str(checkpoint), "reference": str(reference) if reference else None,
               "forget": forget.describe(), "device": str(dev), "plot": str(plot) if plot else None,
-              "references": references, "workers": workers}
+              "references": references, "workers": workers, "ray": ray}
     with open_run("audit", config, str(dev), progress=not json_out) as run:
         recorded = recorded_forget(ckpt)
         if flags_given and recorded is not None:
             run.emit("log", level="warning", message=f"{checkpoint} records a forget set of "
                      f"{len(recorded['forget_indices'])} samples; auditing the one the flags give instead")
         report = run_audit(model, data, forget, run)
+        # On a cluster the references' device is the cluster's to decide (a GPU where it has one)
         report.update(judge(ckpt, model, data, forget, references=references, workers=workers, sink=run,
-                            device=str(dev)))
+                            device=device if ray else str(dev), ray=ray))
         summary = {k: report[k] for k in ("verdict", "ua", "ra", "ta", "val_acc", "forgotten_test_acc",
                                           "mia_efficacy") if report.get(k) is not None}
         if ref_ckpt is not None:

@@ -213,8 +213,10 @@ class Bank:
                                 label=f"{kind.upper()} reference {i + 1}/{k} (seed {seed})"))
         return jobs
 
-    def ensure(self, k: int, workers: int = 1, sink: EventSink | None = None, device: str = "cpu") -> list:
-        """Top the bank up to k OUT and k IN references; returns the job outcomes (done, skipped, failed)."""
+    def ensure(self, k: int, workers: int = 1, sink: EventSink | None = None, device: str = "cpu",
+               ray: str | None = None) -> list:
+        """Top the bank up to k OUT and k IN references; returns the job outcomes (done, skipped, failed).
+        Missing references train in `workers` local processes, or as Ray tasks with `ray` (jobs.make_executor)."""
         from dau_cli.engine.jobs import make_executor, run_jobs
 
         if k <= 0:
@@ -224,8 +226,10 @@ class Bank:
         missing = [j for j in jobs if not Path(j.output).exists()]
         if sink is not None and missing:
             sink.emit("log", level="info", message=f"reference bank: training {len(missing)} of {len(jobs)} "
-                      f"references ({workers} worker{'s' if workers != 1 else ''}) in {self.root}")
-        return run_jobs(jobs, executor=make_executor(workers=workers), sink=sink, phase="references", load=False)
+                      f"references ({f'on Ray {ray}' if ray else f'{workers} worker' + ('s' if workers != 1 else '')}) "
+                      f"in {self.root}")
+        executor = make_executor(workers=workers, ray=ray) if missing else None  # Ray starts only for work
+        return run_jobs(jobs, executor=executor, sink=sink, phase="references", load=False)
 
     def _write_keys(self) -> None:
         for folder, key in ((self.root, {k: v for k, v in self.spec.items() if k != "splits"} |
@@ -268,13 +272,13 @@ class Bank:
         return jobs
 
     def tamper_results(self, settings: dict, workers: int = 1, sink: EventSink | None = None,
-                       device: str = "cpu") -> list[dict]:
+                       device: str = "cpu", ray: str | None = None) -> list[dict]:
         """Relearning and probe results of up to TAMPER_REFERENCES OUT references (computed once)."""
         from dau_cli.engine.jobs import load_result, make_executor, run_jobs
 
         jobs = self.tamper_jobs(settings, device)
         if any(not Path(j.output).exists() for j in jobs):
-            run_jobs(jobs, executor=make_executor(workers=workers), sink=sink, phase="reference tamper tests",
+            run_jobs(jobs, executor=make_executor(workers=workers, ray=ray), sink=sink, phase="reference tamper tests",
                      load=False)
         return [load_result(j.output) for j in jobs if Path(j.output).exists()]
 

@@ -317,7 +317,7 @@ def no_reference(ckpt: dict, bank) -> dict:
 
 
 def judge(ckpt: dict, model: torch.nn.Module, data, forget, references: int = 0, workers: int = 1,
-          sink: EventSink | None = None, device: str = "cpu", seed: int = 0) -> dict[str, Any]:
+          sink: EventSink | None = None, device: str = "cpu", seed: int = 0, ray: str | None = None) -> dict[str, Any]:
     """The verdict for `model` on `forget`, against the bank of the checkpoint's data view and recipe
     (topped up to `references` OUT and IN references first, if given). Emits a `verdict` event.
 
@@ -329,7 +329,7 @@ def judge(ckpt: dict, model: torch.nn.Module, data, forget, references: int = 0,
 
     sink = sink or EventSink()
     bank = bank_for(ckpt, forget)
-    bank.ensure(references, workers, sink, device)  # a failed reference is a warning; the rest are kept
+    bank.ensure(references, workers, sink, device, ray)  # a failed reference is a warning; the rest are kept
     idx = forget.indices.cpu()
     limit = references or None
     out_seeds, out = bank.statistics("out", idx, limit=limit)
@@ -347,7 +347,7 @@ def judge(ckpt: dict, model: torch.nn.Module, data, forget, references: int = 0,
 
     recipe = bank.spec["recipe"]
     mine = run_tamper_tests(model, data, idx, recipe, TAMPER_SETTINGS)
-    theirs = bank.tamper_results(TAMPER_SETTINGS, workers, sink, device)
+    theirs = bank.tamper_results(TAMPER_SETTINGS, workers, sink, device, ray)
     n_f = len(idx)
     curve = _curve(mine["relearn"])
     tests["relearn"] = {**tamper_test("relearning", curve[-1], [_curve(r["relearn"])[-1] for r in theirs],

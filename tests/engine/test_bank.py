@@ -92,3 +92,16 @@ def test_the_audited_models_own_seed_is_never_a_reference(micro):
                                                           "train": {**micro["lineage"][0]["config"]["train"],
                                                                     "epochs": 2}})]
     assert bank_for(other, fs).root != bank.root
+
+
+def test_references_trained_as_ray_tasks_equal_those_trained_in_the_process(micro, tmp_path, ray_local):
+    """`dau audit --ray`: the bank's jobs go to Ray unchanged, and what comes back is the same."""
+    fs, data = forget(micro, "2")
+    here, there = bank_for(micro, fs, home=tmp_path / "here"), bank_for(micro, fs, home=tmp_path / "ray")
+    assert [o.status for o in here.ensure(1)] == ["done", "done"]
+    assert [o.status for o in there.ensure(1, ray="local")] == ["done", "done"]
+    everything = torch.arange(len(data.labels))
+    for kind in ("out", "in"):
+        seeds_a, a = here.statistics(kind, everything)
+        seeds_b, b = there.statistics(kind, everything)
+        assert seeds_a == seeds_b and torch.equal(a, b)
