@@ -73,8 +73,9 @@ def append(path: Path, text: str) -> None:
         f.flush()
 
 
-async def wait_until(pilot, predicate: Callable[[], bool], timeout: float = 8.0, what: str = "") -> None:
-    """Let the app run until `predicate` holds; fail after `timeout` seconds."""
+async def wait_until(pilot, predicate: Callable[[], bool], timeout: float = 20.0, what: str = "") -> None:
+    """Let the app run until `predicate` holds; fail after `timeout` seconds (generous: a loaded
+    2-core machine can delay the dashboard's timers by seconds; a pass returns at once)."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if predicate():
