@@ -24,9 +24,9 @@ import torch
 import torch.nn.functional as F
 
 from dau_cli.config import TrainConfig
-from dau_cli.engine.data import Data, to_float
+from dau_cli.engine.data import Data
 from dau_cli.engine.forget_sets import ForgetSet
-from dau_cli.engine.train import Stepper, accuracy, autocast, batch as train_batch, sgd
+from dau_cli.engine.train import Stepper, accuracy, autocast, batch as train_batch, predict, sgd
 from dau_cli.errors import DauError
 
 HEAD_BIAS = "head.bias"  # every dau Classifier ends in a Linear `head` (models.py)
@@ -125,20 +125,10 @@ def relearn(model: torch.nn.Module, data: Data, forget_idx: torch.Tensor, retain
 # ----------------------------------------------------------------------------- representation probe
 
 
-@torch.no_grad()
-def features(model: torch.nn.Module, data: Data, idx: torch.Tensor, chunk: int = 1024) -> np.ndarray:
+def features(model: torch.nn.Module, data: Data, idx: torch.Tensor) -> np.ndarray:
     """Penultimate features of `idx` (eval mode, no augmentation) as a float64 array (n, feature_dim)."""
-    was_training = model.training
-    model.eval()
-    device = data.images.device
-    out = []
-    for i in range(0, len(idx), chunk):
-        x = to_float(data.images[idx[i:i + chunk].to(device)])
-        with autocast(device):
-            h, _ = model.forward_with_features(x)
-        out.append(h.float().cpu())
-    model.train(was_training)
-    return torch.cat(out).double().numpy() if out else np.zeros((0, 0))
+    h = predict(model, data, idx, features=True)
+    return h.double().cpu().numpy() if len(idx) else np.zeros((0, 0))
 
 
 def probe(model: torch.nn.Module, data: Data, forget_idx: torch.Tensor, val_idx: torch.Tensor, seed: int = 0) -> dict:

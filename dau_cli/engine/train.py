@@ -116,8 +116,10 @@ def sgd(params, lr: float, momentum: float = 0.9, weight_decay: float = 5e-4) ->
 
 
 @torch.no_grad()
-def predict(model: torch.nn.Module, data: Data, idx: torch.Tensor, batch: int = 1024) -> torch.Tensor:
-    """float32 logits for `idx`, in eval mode, without augmentation, in one batched pass."""
+def predict(model: torch.nn.Module, data: Data, idx: torch.Tensor, batch: int = 1024,
+            features: bool = False) -> torch.Tensor:
+    """float32 logits for `idx` (the penultimate features with `features=True`), in eval mode,
+    without augmentation, in one batched pass."""
     was_training = model.training
     model.eval()
     device = data.images.device
@@ -125,7 +127,7 @@ def predict(model: torch.nn.Module, data: Data, idx: torch.Tensor, batch: int = 
     for i in range(0, len(idx), batch):
         x = to_float(data.images[idx[i:i + batch].to(device)])
         with autocast(device):
-            out.append(model(x).float())
+            out.append((model.forward_with_features(x)[0] if features else model(x)).float())
     model.train(was_training)
     return torch.cat(out) if out else torch.zeros(0, 0)
 
