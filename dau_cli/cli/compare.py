@@ -50,12 +50,18 @@ def compare(
     json_out: bool = typer.Option(False, "--json", help='Print {"rows": [...]} instead of the table.'),
     workers: int = WORKERS_OPTION,
     ray: Optional[str] = RAY_OPTION,
+    references: int = typer.Option(0, "--references", min=0,
+                                   help="Give every cell the audit's verdict against K reference models without the "
+                                        "forget set and K with it (the bank is filled first, with --workers/--ray, "
+                                        "and kept under DAU_HOME), e.g. --references 16; 0 = no verdict."),
 ) -> None:
     """Run unlearning methods against retraining over several seeds; print mean ± std.
 
     Every seed draws its own forget set (random forgetting) and its own unlearning and
     retraining randomness. Finished cells are kept in the output folder and reused, so an
-    interrupted comparison resumes. The row `original` is the untouched model.
+    interrupted comparison resumes. The row `original` is the untouched model. With
+    --references K each cell also gets the audit's verdict (`dau audit`), and a second table
+    counts the verdicts and gives the tests' numbers (output z, LiRA, relearning, probe).
 
     \b
     Examples:
@@ -63,6 +69,7 @@ def compare(
       dau compare digits-cnn.pt --random 0.1 --methods dau,dau-authors,ft,l1
       dau compare digits-cnn.pt --classes 3 --sparse digits-cnn-omp90.pt
       dau compare digits-cnn.pt --classes 3 --seeds 8 --ray local
+      dau compare digits-cnn.pt --random 0.1 --seeds 5 --references 16 --workers 2
     """
     from dau_cli.config import resolve
     from dau_cli.errors import DauError
@@ -101,19 +108,22 @@ def compare(
     dev = device if ray else str(pick_device(device))
     executor = make_executor(workers, ray)
     run_cfg = {"checkpoints": {k: str(v) for k, v in ckpts.items()}, "forget": spec, "methods": method_list,
-               "seeds": seed_list, "out": str(folder), "workers": workers, "ray": ray}
+               "seeds": seed_list, "out": str(folder), "workers": workers, "ray": ray, "references": references}
     with open_run("compare", run_cfg, dev) as run:
         if "indices" in spec:
             spec["indices"] = Path(spec["indices"])
         try:
             result = run_compare(ckpts, spec, method_list, seed_list, config, folder, run, device if ray else dev,
-                                 str(data_root) if data_root else None, executor)
+                                 str(data_root) if data_root else None, executor, references, workers, ray)
         except KeyboardInterrupt as e:
             raise KeyboardInterrupt(f"{e or 'interrupted'}; the finished cells in {folder / 'cells'} are kept and "
                                     f"the next run reuses them; compare.md was not written") from None
         title = f"{checkpoint.name}: forget {mode} {classes or random or indices}, seeds {seed_list}"
+        if references:
+            title += f", verdicts against {references} + {references} references"
         md = markdown(result, title)
-        result.update({"title": title, "forget": {k: str(v) for k, v in spec.items()}, "seeds": seed_list})
+        result.update({"title": title, "forget": {k: str(v) for k, v in spec.items()}, "seeds": seed_list,
+                       **({"references": references} if references else {})})
         # compare owns its folder: the tables are rebuilt from the cells on every run
         write_json(folder / "compare.json", result, force=True)
         write_text(folder / "compare.md", md, force=True)
@@ -140,6 +150,40 @@ def print_compare(rows: list[dict], title: str) -> None:
         if not dropped:
             break
     out.print(table)
+    if dropped:
+        note(left_out(dropped))
+    if any("verdicts" in r for r in rows):
+        print_verdicts(rows)
+
+
+def print_verdicts(rows: list[dict]) -> None:
+    """The second table of `compare --references`: each row's verdicts over the seeds and the
+    tests' numbers, mean ± std (the std under the mean, and the early relearning steps leaving
+    first, where the terminal is narrow)."""
+    from dau_cli.cli.audit import VERDICT_STYLE
+    from dau_cli.cli.tables import Col, fit, left_out
+    from dau_cli.engine.compare import VERDICT_HEADS, VERDICT_NUMBERS, mean_std
+
+    relearn = [k for k in VERDICT_NUMBERS if k.startswith("relearn_")]
+    keep = {k: len(relearn) - i for i, k in enumerate(relearn[:-1])}  # the last step stays longest
+    cols = [Col("method"), Col("verdicts", wrap=True),
+            *(Col(VERDICT_HEADS[k].replace(" %", ""), justify="right", keep=keep.get(k, 0)) for k in VERDICT_NUMBERS)]
+    for sep in (" ± ", "\n± "):
+        cells = []
+        for r in rows:
+            n = sum(r.get("verdicts", {}).values())
+            verdicts = ", ".join(f"[{VERDICT_STYLE[v]}]{v}[/] {c}/{n}" for v, c in r.get("verdicts", {}).items())
+            cells.append([escape(r["method"]), verdicts or "—",
+                          *(mean_std(r[k], ".1f" if k in relearn or k == "probe" else ".2f", sep) if k in r else "—"
+                            for k in VERDICT_NUMBERS)])
+        table, dropped = fit(out, cols, cells, title="the audit's verdicts over seeds, against the reference bank",
+                             caption="mean ± std over seeds; — where no test could decide")
+        if not dropped:
+            break
+    out.print(table)
+    out.print("output z: the forget samples' mean z-score against models retrained without them; LiRA: "
+              "log-likelihood ratio IN/OUT; relearn N: forget-set accuracy (%) after N fine-tuning steps; probe: "
+              "a linear probe's forget-set accuracy (%) (docs/audit.md)", style="dim", soft_wrap=False)
     if dropped:
         note(left_out(dropped))
 

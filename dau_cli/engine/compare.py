@@ -6,6 +6,12 @@ seed's forget set, unlearn, audit. Finished cells are JSON files in the output f
 what determines them (checkpoint file digest, forget set, method config, seed), so an interrupted
 comparison resumes where it stopped and a changed setting recomputes only what it affects.
 Avg. Gap is measured against the `retrain` cell of the same checkpoint and seed.
+
+With `references` K > 0 every cell also gets the audit's verdict (engine/verdict.py) against K
+OUT and K IN references of the reference bank (engine/bank.py). The driver fills each bank the
+cells need first (one per checkpoint and forget set: one per seed in random forgetting), as jobs
+on the comparison's own workers or Ray, so a cell only reads it. K is part of a cell's key only
+when it is above 0: cells computed without a verdict stay valid.
 """
 
 from __future__ import annotations
@@ -38,6 +44,23 @@ def file_digest(path: Path) -> str:
 CELL_NUMBERS = (*GAP_KEYS, "val_acc", "wall_time_s", "image_passes")
 
 
+def _relearn_steps() -> list[int]:
+    from dau_cli.engine.verdict import TAMPER_SETTINGS
+
+    return [s for s in TAMPER_SETTINGS["relearn"]["steps"] if s > 0]
+
+
+#: A judged cell's numbers (None where the test could not decide, e.g. with under 3 references):
+#: output_z, the forget samples' mean z-score against the OUT references (clipped to ±10); lira, the
+#: trimmed mean log-likelihood ratio IN/OUT; relearn_N, the forget-set accuracy (%) after N
+#: fine-tuning steps on a few forget samples; probe, a linear probe's accuracy (%) on the forget set.
+VERDICT_NUMBERS = ("output_z", "lira", *(f"relearn_{s}" for s in _relearn_steps()), "probe")
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v
+
+
 def check_cell(path: Path, key: dict) -> None:
     """A cell file that is there must hold the cell for `key`. One that does not (not JSON, another
     key, a missing or non-numeric metric) is refused, never silently reused or replaced."""
@@ -47,19 +70,27 @@ def check_cell(path: Path, key: dict) -> None:
         cell = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise DauError(f"cell file {path} is unreadable ({type(e).__name__}); delete it and the cell is computed again") from None
+    same = ("label", "method", "seed", "references")
     problem = ("it is not a JSON object" if not isinstance(cell, dict) else
-               "it was made for other settings" if {k: cell.get(k) for k in ("label", "method", "seed")}
-               != {k: key[k] for k in ("label", "method", "seed")} else
-               next((f"its {k} is not a number" for k in CELL_NUMBERS if not isinstance(cell.get(k), (int, float))
-                     or isinstance(cell.get(k), bool) or cell[k] != cell[k]), None))
+               "it was made for other settings" if {k: cell.get(k) for k in same} != {k: key.get(k) for k in same}
+               else next((f"its {k} is not a number" for k in CELL_NUMBERS if not _is_number(cell.get(k))), None))
+    if not problem and key.get("references"):
+        from dau_cli.engine.verdict import VERDICTS
+
+        problem = (f"its verdict {cell.get('verdict')!r} is none of {', '.join(VERDICTS)}"
+                   if cell.get("verdict") not in VERDICTS else
+                   next((f"its {k} is neither a number nor null" for k in VERDICT_NUMBERS
+                         if k not in cell or not (cell[k] is None or _is_number(cell[k]))), None))
     if problem:
         raise DauError(f"cell file {path} does not hold a cell ({problem}); delete it and the cell is computed again")
 
 
-def cell_key(label: str, checkpoint_digest: str, forget_spec: dict, method: str, method_cfg: dict, seed: int) -> dict:
-    """What determines a cell; its file name carries a digest of this."""
+def cell_key(label: str, checkpoint_digest: str, forget_spec: dict, method: str, method_cfg: dict, seed: int,
+             references: int = 0) -> dict:
+    """What determines a cell; its file name carries a digest of this. `references` (the verdict's
+    K) only when above 0, so a cell without a verdict keeps the key it always had."""
     return {"label": label, "checkpoint": checkpoint_digest, "forget": forget_spec, "method": method,
-            "config": method_cfg, "seed": seed}
+            "config": method_cfg, "seed": seed, **({"references": references} if references > 0 else {})}
 
 
 def cell_path(out_dir: Path, key: dict) -> Path:
@@ -122,19 +153,67 @@ def run_cell(checkpoint: str, key: dict, config: dict, device: str, data_root: s
                 "wall_time_s": cost["wall_time_s"], "image_passes": cost["image_passes"],
                 "forget_size": len(fs.indices),
                 "forget_digest": hashlib.sha256(fs.indices.numpy().tobytes()).hexdigest()[:12]}
+        if key.get("references"):
+            from dau_cli.engine.verdict import judge
+
+            # The driver filled the bank (fill_banks): this reads it and tests the unlearned model.
+            cell.update(verdict_numbers(judge(ckpt, model, data, fs, references=key["references"], workers=1,
+                                              sink=run, device=str(dev))))
     except BaseException as e:
         run.finish("interrupted" if isinstance(e, KeyboardInterrupt) else "failed", error=f"{type(e).__name__}: {e}")
         raise
-    run.update(summary={k: cell[k] for k in (*GAP_KEYS, "wall_time_s", "image_passes")})
+    run.update(summary={k: cell[k] for k in ("verdict", *GAP_KEYS, "wall_time_s", "image_passes") if k in cell})
     run.finish("completed")
     return cell
 
 
+def verdict_numbers(result: dict) -> dict:
+    """A cell's verdict fields (VERDICT_NUMBERS) from verdict.judge's result."""
+    tests = result["tests"]
+    curve = tests.get("relearn", {}).get("curve") or [None] * len(_relearn_steps())
+    return {"verdict": result["verdict"],
+            "output_z": tests.get("output", {}).get("value"), "lira": tests.get("lira", {}).get("value"),
+            **{f"relearn_{s}": a for s, a in zip(_relearn_steps(), curve)},
+            "probe": tests.get("probe", {}).get("value")}
+
+
+def fill_banks(checkpoints: dict[str, Path], forget_spec: dict, seeds: list[int], references: int, workers: int,
+               ray: str | None, sink: EventSink, device: str = "cpu", data_root: str | None = None) -> int:
+    """Top up every bank the cells will read to `references` OUT and IN references, with their
+    tamper tests, on `workers` processes or Ray: one bank per checkpoint and forget set (each seed
+    draws its own in random forgetting; a pruned checkpoint shares its original's when bank_for
+    says so). Returns how many distinct banks there are."""
+    from dau_cli.engine.bank import bank_for
+    from dau_cli.engine.checkpoint import restore
+    from dau_cli.engine.verdict import TAMPER_SETTINGS
+
+    banks = {}
+    for path in checkpoints.values():
+        ckpt = load_checkpoint(path)
+        _, data = restore(ckpt, "cpu", data_root)
+        for seed in seeds:
+            fs = select_forget_set(data.labels, data.splits["train"], seed=seed, num_classes=data.num_classes,
+                                   class_names=ckpt.get("class_names"), **forget_spec)
+            bank = bank_for(ckpt, fs)
+            banks.setdefault((bank.root, bank.forget_digest, bank.exclude_seeds), bank)
+    for i, bank in enumerate(banks.values()):
+        if len(banks) > 1:
+            sink.emit("log", level="info", message=f"reference bank {i + 1} of {len(banks)}")
+        problem = failures(bank.ensure(references, workers, sink, device, ray))
+        if problem:
+            raise DauError(f"compare --references {references}: reference bank {bank.root}: {problem}")
+        bank.tamper_results(TAMPER_SETTINGS, workers, sink, device, ray)
+    return len(banks)
+
+
 def compare(checkpoints: dict[str, Path], forget_spec: dict, methods: list[str], seeds: list[int], config: dict,
             out_dir: Path, sink: EventSink, device: str = "auto", data_root: str | None = None,
-            executor: Executor | None = None) -> dict:
+            executor: Executor | None = None, references: int = 0, workers: int = 1, ray: str | None = None) -> dict:
     """Run every (checkpoint, method, seed) cell not already on disk as a job on `executor`
     (this process by default); return the table as a dict.
+
+    With `references` K > 0 each cell is judged as well (see the module docstring); the banks are
+    filled first with `workers` local processes or on `ray` (jobs.make_executor), on `device`.
 
     `device` is resolved where each cell runs (auto: that worker's GPU if it has one). A cell that
     fails is reported with the others finished and kept; the comparison then stops with one line.
@@ -151,17 +230,21 @@ def compare(checkpoints: dict[str, Path], forget_spec: dict, methods: list[str],
         load_checkpoint(path)
     digests = {label: file_digest(p) for label, p in checkpoints.items()}
     spec = {k: str(v) if isinstance(v, Path) else v for k, v in forget_spec.items()}
+    if references < 0:
+        raise DauError(f"--references must be 0 (no verdict) or more, got {references}; e.g. --references 16")
     jobs = []
     for label, path in checkpoints.items():
         for seed in seeds:
             for method in ["original", *methods]:
                 method_cfg = config_dict[method] if method != "original" else {}
-                key = cell_key(label, digests[label], spec, method, method_cfg, seed)
+                key = cell_key(label, digests[label], spec, method, method_cfg, seed, references)
                 check_cell(cell_path(out_dir, key), key)
                 jobs.append(Job("dau_cli.engine.compare:run_cell",
                                 {"checkpoint": str(path), "key": key, "config": config_dict, "device": str(device),
                                  "data_root": data_root},
                                 cell_path(out_dir, key), label=f"{method} seed {seed} ({label})"))
+    if references > 0 and any(not Path(j.output).exists() for j in jobs):
+        fill_banks(checkpoints, forget_spec, seeds, references, workers, ray, sink, device, data_root)
     global _COMPARE_SINK
     _COMPARE_SINK = sink
     try:
@@ -186,21 +269,72 @@ def table(cells: list[dict], checkpoints: dict, methods: list[str], seeds: list[
                 for k in METRICS:
                     vals[k].append(gap if k == "avg_gap" else float(c[k]))
             name = method if len(checkpoints) == 1 else f"{method} ({label})"
-            rows.append({"method": name, "checkpoint": label, "seeds": list(seeds),
-                         **{k: {"mean": statistics.fmean(v), "std": statistics.stdev(v) if len(v) > 1 else 0.0}
-                            for k, v in vals.items()}})
+            row = {"method": name, "checkpoint": label, "seeds": list(seeds),
+                   **{k: {"mean": statistics.fmean(v), "std": statistics.stdev(v) if len(v) > 1 else 0.0}
+                      for k, v in vals.items()}}
+            judged = [by[(label, method, s)] for s in seeds if "verdict" in by[(label, method, s)]]
+            if judged:
+                row.update(verdict_columns(judged))
+            rows.append(row)
     return {"rows": rows}
 
 
+def verdict_columns(cells: list[dict]) -> dict:
+    """A row's verdict fields: `verdicts`, how many seeds got each verdict (most common first), and
+    mean ± std of each of VERDICT_NUMBERS over the seeds where its test could decide (mean None
+    where none could; `n` says over how many)."""
+    from collections import Counter
+
+    from dau_cli.engine.verdict import VERDICTS
+
+    counts = Counter(c["verdict"] for c in cells)
+    row: dict = {"verdicts": dict(sorted(counts.items(), key=lambda kv: (-kv[1], VERDICTS.index(kv[0]))))}
+    for k in VERDICT_NUMBERS:
+        v = [float(c[k]) for c in cells if c.get(k) is not None]
+        row[k] = {"mean": statistics.fmean(v) if v else None,
+                  "std": (statistics.stdev(v) if len(v) > 1 else 0.0) if v else None, "n": len(v)}
+    return row
+
+
+def verdict_counts(row: dict) -> str:
+    """`forgotten 4/5, superficial 1/5`: a row's verdicts over its seeds, most common first."""
+    n = sum(row["verdicts"].values())
+    return ", ".join(f"{v} {c}/{n}" for v, c in row["verdicts"].items())
+
+
+VERDICT_HEADS = {"output_z": "output z", "lira": "LiRA", "probe": "probe %",
+                 **{f"relearn_{s}": f"relearn {s} %" for s in _relearn_steps()}}
+
+
+def mean_std(cell: dict, fmt: str = ".2f", sep: str = " ± ") -> str:
+    """`mean ± std` of a row's {"mean", "std"}; `—` where no seed had a value."""
+    if cell["mean"] is None:
+        return "—"
+    return f"{cell['mean']:{fmt}}{sep}{cell['std']:{fmt}}"
+
+
 def markdown(result: dict, title: str) -> str:
+    judged = any("verdicts" in r for r in result["rows"])
     head = "| method | UA | RA | TA | MIA-Efficacy | Avg. Gap ↓ | wall time (s) | image passes |"
-    lines = [f"### {title}", "", head, "|" + "---|" * 8]
+    if judged:
+        head += " verdicts | " + " | ".join(VERDICT_HEADS[k] for k in VERDICT_NUMBERS) + " |"
+    lines = [f"### {title}", "", head, "|" + "---|" * (8 + judged * (1 + len(VERDICT_NUMBERS)))]
     for r in result["rows"]:
         def ms(k: str, fmt: str = ".2f") -> str:
-            return f"{r[k]['mean']:{fmt}} ± {r[k]['std']:{fmt}}"
+            return mean_std(r[k], fmt)
 
-        lines.append(f"| {r['method']} | {ms('ua')} | {ms('ra')} | {ms('ta')} | {ms('mia_efficacy')} | "
-                     f"{ms('avg_gap')} | {ms('wall_time_s')} | {r['image_passes']['mean']:,.0f} |")
+        line = (f"| {r['method']} | {ms('ua')} | {ms('ra')} | {ms('ta')} | {ms('mia_efficacy')} | "
+                f"{ms('avg_gap')} | {ms('wall_time_s')} | {r['image_passes']['mean']:,.0f} |")
+        if judged:
+            line += (f" {verdict_counts(r) if 'verdicts' in r else '—'} | " +
+                     " | ".join(ms(k, ".1f" if k.startswith(("relearn", "probe")) else ".2f") if k in r else "—"
+                                for k in VERDICT_NUMBERS) + " |")
+        lines.append(line)
+    if judged:
+        lines += ["", "verdicts: the audit's, per seed, against the reference bank (docs/audit.md); output z: mean "
+                  "z-score of the forget samples' confidence against models retrained without them; LiRA: trimmed "
+                  "mean log-likelihood ratio IN/OUT; relearn N %: forget-set accuracy after N fine-tuning steps; "
+                  "probe %: a linear probe's accuracy on the forget set. — : no test could decide."]
     return "\n".join(lines) + "\n"
 
 

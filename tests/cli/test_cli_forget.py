@@ -152,3 +152,29 @@ def test_compare_with_workers_matches_the_in_process_cells(dau, ckpt, tmp_path):
     a, b = ({p.name: {k: v for k, v in json.loads(p.read_text()).items() if k != "wall_time_s"}
              for p in (tmp_path / d / "cells").glob("*.json")} for d in "ab")
     assert len(a) == 3 and a == b
+
+
+def test_compare_references_adds_verdicts_to_cells_json_and_a_second_table(dau, ckpt, tmp_path, monkeypatch,
+                                                                            user_error):
+    import dau_cli.cli.common as common
+
+    folder = tmp_path / "cmp"
+    args = ("compare", ckpt, "--classes", "3", "--methods", "ft", "--seeds", "1", "--references", "2", "-o", folder,
+            *fast("ft", "retrain"))
+    r = dau(*args, "--json")
+    assert r.exit_code == 0, r.output
+    rows = {row["method"]: row for row in json.loads(r.stdout)["rows"]}
+    assert set(rows) == {"original", "retrain", "ft"}
+    for row in rows.values():
+        assert sum(row["verdicts"].values()) == 1
+        assert row["output_z"]["mean"] is None and row["lira"]["mean"] is None  # 2 references cannot decide them
+        assert 0 <= row["relearn_40"]["mean"] <= 100 and 0 <= row["probe"]["mean"] <= 100
+    assert json.loads((folder / "compare.json").read_text())["references"] == 2
+    assert all(json.loads(p.read_text())["references"] == 2 for p in (folder / "cells").glob("*.json"))
+    assert "| verdicts |" in (folder / "compare.md").read_text()
+    monkeypatch.setattr(common.out, "_width", 80)
+    table = dau(*args)  # the cells are reused; the verdicts come in a second table, within 80 columns
+    assert table.exit_code == 0, table.output
+    assert "the audit's verdicts over seeds" in table.stdout and "—" in table.stdout
+    assert all(len(ln) <= 80 for ln in table.stdout.splitlines() if not ln.startswith("written:")), table.stdout
+    assert "--references" in user_error(dau("compare", ckpt, "--classes", "3", "--references", "-1"))

@@ -113,6 +113,34 @@ def test_compare_table_fits_80_columns_with_every_number(columns80, capsys):
         assert f"{row['image_passes']['mean']:,.0f}" in text
 
 
+def test_compare_verdict_table_fits_80_columns_with_every_verdict(columns80, capsys):
+    """`compare --references`: the verdicts and the tests' numbers go in a second table that fits too."""
+    from dau_cli.cli.compare import print_compare
+    from dau_cli.engine.compare import VERDICT_NUMBERS, verdict_columns
+
+    result = json.loads((ROOT / "docs/results/compare-class3/compare.json").read_text())
+    verdicts = ["forgotten", "superficial", "forgotten", "over-forgotten", "forgotten"]
+    rows = []
+    for i, row in enumerate(result["rows"]):  # five seeds of made-up cells, a different mix in each row
+        cells = [{"verdict": verdicts[(i + s) % 5] if i % 3 else "not forgotten",
+                  **{k: (-1) ** s * (10.0 * i + s) for k in VERDICT_NUMBERS}} for s in range(5)]
+        cells[0]["output_z"] = None  # a test that could not decide for one seed
+        rows.append({**row, "method": f"{row['method']} (sparse)", **verdict_columns(cells)})
+    print_compare(rows, "title")
+    captured = capsys.readouterr()
+    assert all(len(ln) <= 80 for ln in captured.out.splitlines()), captured.out
+    second = captured.out[captured.out.index("the audit's verdicts"):]
+    for row in rows:
+        assert row["method"] in second
+        words = " ".join(second.split())  # a verdict list may wrap inside its cell
+        assert all(f"{v} {c}/5" in words or v in words for v, c in row["verdicts"].items())
+        for k in ("output_z", "lira", "relearn_40", "probe"):
+            fmt = ".2f" if k in ("output_z", "lira") else ".1f"
+            assert f"{row[k]['mean']:{fmt}}" in second and f"{row[k]['std']:{fmt}}" in second
+    assert "forgotten 3/5" in " ".join(second.split())
+    assert "left out at this width: relearn 10" in captured.err  # the earliest relearning step leaves first
+
+
 def test_info_and_audit_fit_80_columns_and_info_says_what_was_forgotten(dau, tiny_ckpt, tmp_path, columns80):
     out = tmp_path / "f.pt"
     assert dau("forget", tiny_ckpt, "-c", "3", "-m", "ft", "--set", "ft.epochs=1", "-o", out).exit_code == 0

@@ -94,3 +94,123 @@ def test_each_cell_has_its_own_run_directory_for_the_dashboard(tiny_ckpt, monkey
         run_cell(str(tiny_ckpt), key, config, "cpu")
     failed = [r for r in list_runs() if r["status"] == "failed"]
     assert len(failed) == 1 and "ZeroDivisionError" in failed[0]["error"]
+
+
+# ----------------------------------------------------------------------------- --references K: the verdict
+
+
+class Events(EventSink):
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[dict] = []
+
+    def _write(self, event: dict) -> None:
+        self.events.append(event)
+
+
+def judged_run(ckpt: Path, folder: Path, references: int, sink: EventSink | None = None) -> dict:
+    """Class 3 (one forget set, so one bank), ft against retraining, 2 seeds."""
+    return compare({"dense": ckpt}, {"classes": "3"}, ["ft"], [0, 1], resolve(sets=FAST), folder,
+                   sink or EventSink(), "cpu", None, None, references)
+
+
+@pytest.fixture(scope="module")
+def judged(tiny_ckpt, tmp_path_factory) -> tuple[Path, dict, Path, list[dict]]:
+    """One comparison with --references 3 (3 OUT + 3 IN references, trained here) and its bank's home."""
+    home, folder = tmp_path_factory.mktemp("bank_home"), tmp_path_factory.mktemp("judged")
+    sink = Events()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DAU_HOME", str(home))
+        result = judged_run(tiny_ckpt, folder, 3, sink)
+    return folder, result, home, sink.events
+
+
+def test_references_give_every_cell_its_verdict_and_the_table_verdict_columns(tiny_ckpt, judged, monkeypatch):
+    from dau_cli.engine.audit import forget_set_for_audit
+    from dau_cli.engine.checkpoint import load_checkpoint, restore
+    from dau_cli.engine.compare import VERDICT_NUMBERS, markdown, verdict_numbers
+    from dau_cli.engine.verdict import VERDICTS, judge
+
+    folder, result, home, events = judged
+    assert VERDICT_NUMBERS == ("output_z", "lira", "relearn_10", "relearn_20", "relearn_40", "probe")
+    by = {(c["method"], c["seed"]): c for c in map(json.loads, (p.read_text() for p in (folder / "cells").glob("*.json")))}
+    assert len(by) == 6  # 2 seeds x (original, retrain, ft), every one judged
+    for cell in by.values():
+        assert cell["references"] == 3 and cell["verdict"] in VERDICTS
+        assert all(isinstance(cell[k], float) for k in VERDICT_NUMBERS), cell  # 3 references decide every test
+    # The untouched original, trained on class 3, is told apart from models that never saw it.
+    assert by[("original", 0)]["verdict"] == by[("original", 1)]["verdict"] == "not forgotten"
+    assert by[("original", 0)]["output_z"] > by[("retrain", 0)]["output_z"]
+    # A cell holds what `dau audit` would say of the same model against the same references.
+    monkeypatch.setenv("DAU_HOME", str(home))
+    ckpt = load_checkpoint(tiny_ckpt)
+    model, data = restore(ckpt)
+    fs = forget_set_for_audit(ckpt, data, classes="3")
+    assert verdict_numbers(judge(ckpt, model, data, fs, references=3)) == {
+        k: by[("original", 0)][k] for k in ("verdict", *VERDICT_NUMBERS)}
+
+    rows = {r["method"]: r for r in result["rows"]}
+    assert rows["original"]["verdicts"] == {"not forgotten": 2}
+    for method, row in rows.items():
+        assert sum(row["verdicts"].values()) == 2
+        values = [by[(method, s)]["relearn_40"] for s in (0, 1)]
+        assert row["relearn_40"]["mean"] == pytest.approx(sum(values) / 2) and row["relearn_40"]["n"] == 2
+    md = markdown(result, "t")
+    assert "| verdicts | output z | LiRA | relearn 10 % | relearn 20 % | relearn 40 % | probe % |" in md
+    assert "| not forgotten 2/2 |" in md
+    # The bank was filled by the driver before any cell ran, on the comparison's own sink.
+    phases = [e["phase"] for e in events if e["type"] == "phase" and "job" not in e]
+    assert phases.index("references") < phases.index("reference tamper tests") < phases.index("compare")
+
+
+def test_a_cell_reads_the_bank_and_cells_without_references_keep_their_keys(tiny_ckpt, judged, tmp_path, monkeypatch):
+    import dau_cli.engine.bank as bank_module
+    from dau_cli.engine.compare import cell_key, cell_path
+
+    folder, result, home, _ = judged
+    monkeypatch.setenv("DAU_HOME", str(home))
+
+    def no_training(**spec):
+        raise AssertionError("a reference was trained after the driver filled the bank")
+
+    monkeypatch.setattr(bank_module, "train_reference", no_training)
+    # K = 0 adds nothing to a cell's key: a cell computed before --references existed is still found.
+    old = {"label": "dense", "checkpoint": "d", "forget": {"classes": "3"}, "method": "ft", "config": {}, "seed": 0}
+    assert cell_key("dense", "d", {"classes": "3"}, "ft", {}, 0, 0) == old
+    assert cell_path(tmp_path, cell_key("dense", "d", {"classes": "3"}, "ft", {}, 0, 3)) != cell_path(tmp_path, old)
+    plain = judged_run(tiny_ckpt, tmp_path, 0)
+    assert all("verdicts" not in r and "output_z" not in r for r in plain["rows"])
+    assert not any("verdict" in json.loads(p.read_text()) for p in (tmp_path / "cells").glob("*.json"))
+    # Reruns reuse both kinds of cell, side by side in one folder, and unlearn nothing.
+    for p in (folder / "cells").glob("*.json"):
+        (tmp_path / "cells" / p.name).write_bytes(p.read_bytes())
+    monkeypatch.setattr(compare_mod, "unlearn", lambda *a: 1 / 0)
+    assert judged_run(tiny_ckpt, tmp_path, 3) == result
+    assert judged_run(tiny_ckpt, tmp_path, 0) == plain
+
+
+@pytest.mark.parametrize("field, value, words", [
+    ("verdict", "maybe", "its verdict 'maybe' is none of"),
+    ("lira", "high", "its lira is neither a number nor null"),
+    ("probe", float("nan"), "its probe is neither a number nor null"),
+])
+def test_a_judged_cell_with_a_bad_verdict_field_is_refused(judged, field, value, words):
+    from dau_cli.engine.compare import check_cell
+
+    folder, *_ = judged
+    path = next((folder / "cells").glob("dense-ft-seed0-*.json"))
+    cell = json.loads(path.read_text())
+    key = {k: cell[k] for k in ("label", "checkpoint", "forget", "method", "config", "seed", "references")}
+    check_cell(path, key)  # as written: accepted
+    broken = path.with_name("broken.json")
+    broken.write_text(json.dumps({**cell, field: value}))
+    with pytest.raises(DauError, match=words):
+        check_cell(broken, key)
+    broken.write_text(json.dumps({**cell, "output_z": None}))  # a test that could not decide
+    check_cell(broken, key)
+    broken.unlink()
+
+
+def test_negative_references_are_refused(tiny_ckpt, tmp_path):
+    with pytest.raises(DauError, match="--references must be 0"):
+        judged_run(tiny_ckpt, tmp_path, -1)
