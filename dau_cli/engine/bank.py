@@ -8,6 +8,13 @@ view and recipe (the first `train` lineage entry), from its own seed:
 - **IN** references: on all of D_train; they do not depend on the forget set, so every forget set
   of the same data view and recipe shares them.
 
+A pruned checkpoint (one with `masks`) is judged against references retrained the way the `retrain`
+method retrains it: from scratch under its masks, held through training (`fit(..., masks=...)`), and
+its relearning tests hold the masks too. Its bank's digest includes a digest of the masks, so it
+gets its own bank and checkpoints with the same masks share one; the masks are written once to
+`masks.pt` in the bank folder and the jobs name that file. A dense checkpoint's key has no masks
+entry, so its bank is the one it always had.
+
 Each reference is one job of `engine/jobs.py` (`train_reference`) whose output file holds the
 per-sample statistics of the model on every image of the dataset (logit-scaled confidence,
 confidence, loss, correctness, indexed by dataset position), so a re-audit does no inference on
@@ -17,7 +24,8 @@ cached beside it. A bank only grows: `ensure` adds the references that are missi
 output is never recomputed, and an interrupted build keeps every reference that finished.
 
     DAU_HOME/bank/<data view + recipe digest>/
-        key.json                      what the digest stands for (dataset, splits, recipe)
+        key.json                      what the digest stands for (dataset, splits, recipe, masks digest)
+        masks.pt                      a pruned checkpoint's packed masks (checkpoint.pack_masks)
         in/ref-<seed>.pt              IN references
         out-<forget digest>/ref-<seed>.pt, forget.json
         out-<forget digest>/tamper-<settings digest>/ref-<seed>.pt
@@ -53,12 +61,32 @@ def indices_digest(idx: Any) -> str:
     return hashlib.sha256(torch.as_tensor(idx, dtype=torch.int64).sort().values.numpy().tobytes()).hexdigest()[:16]
 
 
+def masks_digest(packed: dict[str, dict]) -> str:
+    """A digest of packed masks (checkpoint.pack_masks): names, shapes and bits."""
+    h = hashlib.sha256()
+    for name in sorted(packed):
+        h.update(json.dumps([name, list(packed[name]["shape"])]).encode())
+        h.update(torch.as_tensor(packed[name]["bits"], dtype=torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def _load_masks(path: str | None) -> dict[str, torch.Tensor] | None:
+    """The boolean masks stored at `path` (a bank's masks.pt), or None for a dense bank."""
+    if not path:
+        return None
+    from dau_cli.engine.checkpoint import unpack_masks
+
+    return unpack_masks(torch.load(path, map_location="cpu", weights_only=True)) or None
+
+
 # ----------------------------------------------------------------------------- the job functions
 
 
 def train_reference(*, dataset: str, root: str, splits: dict[str, list[int]], arch: str, arch_args: dict,
-                    recipe: dict, seed: int, exclude: list[int], keep_weights: bool, device: str = "cpu") -> dict:
-    """One reference model: trained with `recipe` and `seed` on D_train minus `exclude`, then one
+                    recipe: dict, seed: int, exclude: list[int], keep_weights: bool, device: str = "cpu",
+                    masks: str | None = None) -> dict:
+    """One reference model: trained with `recipe` and `seed` on D_train minus `exclude` (from scratch
+    under the pruning masks stored at `masks`, if given, as `retrain` does), then one
     inference pass over every image. Returns {"seed", "trained_on", "stats": {statistic: (N,)
     float32 by dataset position}, "wall_time_s", "image_passes"} and "state_dict" if asked."""
     from dataclasses import replace
@@ -77,7 +105,7 @@ def train_reference(*, dataset: str, root: str, splits: dict[str, list[int]], ar
     cfg = replace(TrainConfig(**recipe), seed=seed, device=str(dev))
     torch.manual_seed(seed)
     model = prepare(build_model(arch, data.num_classes, data.input_shape, **arch_args), dev)
-    result = fit(model, data, train_idx, cfg, EventSink(), phase="reference")
+    result = fit(model, data, train_idx, cfg, EventSink(), phase="reference", masks=_load_masks(masks))
     everything = torch.arange(len(data.labels))
     stats = sample_stats(predict(model, data, everything), data.labels.to(dev))
     out = {"seed": seed, "trained_on": len(train_idx), "wall_time_s": result["wall_time_s"],
@@ -89,8 +117,10 @@ def train_reference(*, dataset: str, root: str, splits: dict[str, list[int]], ar
 
 
 def tamper_reference(*, reference: str, dataset: str, root: str, splits: dict[str, list[int]], arch: str,
-                     arch_args: dict, recipe: dict, forget: list[int], settings: dict, device: str = "cpu") -> dict:
-    """The relearning and probe tests of a stored OUT reference (its weights must be kept)."""
+                     arch_args: dict, recipe: dict, forget: list[int], settings: dict, device: str = "cpu",
+                     masks: str | None = None) -> dict:
+    """The relearning and probe tests of a stored OUT reference (its weights must be kept), relearning
+    under the bank's pruning masks if it has them."""
     from dau_cli.engine.checkpoint import restore_model  # noqa: F401  (documents the model format)
     from dau_cli.engine.data import load_data
     from dau_cli.engine.jobs import load_result
@@ -102,11 +132,14 @@ def tamper_reference(*, reference: str, dataset: str, root: str, splits: dict[st
     stored = load_result(reference)
     model = prepare(build_model(arch, data.num_classes, data.input_shape, **arch_args), dev)
     model.load_state_dict(stored["state_dict"])
-    return run_tamper_tests(model, data, torch.as_tensor(forget, dtype=torch.int64), recipe, settings)
+    return run_tamper_tests(model, data, torch.as_tensor(forget, dtype=torch.int64), recipe, settings,
+                            masks=_load_masks(masks))
 
 
-def run_tamper_tests(model: torch.nn.Module, data, forget_idx: torch.Tensor, recipe: dict, settings: dict) -> dict:
-    """{"relearn": tamper.relearn(...), "probe": tamper.probe(...)}; `model` is left unchanged."""
+def run_tamper_tests(model: torch.nn.Module, data, forget_idx: torch.Tensor, recipe: dict, settings: dict,
+                     masks: dict[str, torch.Tensor] | None = None) -> dict:
+    """{"relearn": tamper.relearn(...), "probe": tamper.probe(...)}; `model` is left unchanged.
+    Relearning holds the pruning `masks` (a pruned model is fine-tuned as a pruned model)."""
     from dau_cli.config import TrainConfig
     from dau_cli.engine import tamper
     from dau_cli.engine.forget_sets import retain_indices
@@ -116,7 +149,7 @@ def run_tamper_tests(model: torch.nn.Module, data, forget_idx: torch.Tensor, rec
     cfg = TrainConfig(**recipe)
     r = settings["relearn"]
     relearned = tamper.relearn(model, data, forget_idx, retain_idx, cfg, steps=tuple(r["steps"]),
-                               n_forget=r["n_forget"], lr=r["lr"], seed=r["seed"])
+                               n_forget=r["n_forget"], lr=r["lr"], seed=r["seed"], masks=masks)
     probed = tamper.probe(model, data, forget_idx, data.splits["val"].cpu(), seed=settings["probe"]["seed"])
     return {"relearn": _plain(relearned), "probe": _plain(probed)}
 
@@ -169,6 +202,7 @@ class Bank:
     spec: dict  # dataset, root, splits (lists), arch, arch_args, recipe: shared by every job
     forget: list[int]
     exclude_seeds: frozenset[int]
+    masks: dict[str, dict] | None = None  # packed masks of a pruned checkpoint; written to masks.pt
 
     @property
     def in_dir(self) -> Path:
@@ -232,8 +266,16 @@ class Bank:
         return run_jobs(jobs, executor=executor, sink=sink, phase="references", load=False)
 
     def _write_keys(self) -> None:
-        for folder, key in ((self.root, {k: v for k, v in self.spec.items() if k != "splits"} |
-                             {"splits": {s: indices_digest(v) for s, v in self.spec["splits"].items()}}),
+        from dau_cli.files import write
+
+        root_key = ({k: v for k, v in self.spec.items() if k not in ("splits", "masks")} |
+                    {"splits": {s: indices_digest(v) for s, v in self.spec["splits"].items()}})
+        if self.masks:
+            root_key["masks"] = masks_digest(self.masks)
+            self.root.mkdir(parents=True, exist_ok=True)
+            if not Path(self.spec["masks"]).exists():
+                write(self.spec["masks"], lambda f: torch.save(self.masks, f), force=True)  # same content whoever writes it
+        for folder, key in ((self.root, root_key),
                             (self.out_dir, {"forget": self.forget})):
             folder.mkdir(parents=True, exist_ok=True)
             name = folder / ("key.json" if folder == self.root else "forget.json")
@@ -289,8 +331,22 @@ def bank_for(ckpt: dict, forget: ForgetSet, home: Path | None = None) -> Bank:
     splits = {s: torch.as_tensor(d["splits"][s], dtype=torch.int64).tolist() for s in ("train", "val", "test")}
     spec = {"dataset": d["dataset"], "root": d["root"], "splits": splits, "arch": ckpt["arch"],
             "arch_args": dict(ckpt["arch_args"]), "recipe": recipe_of(ckpt)}
-    view = _digest({"dataset": d["dataset"], "splits": {s: indices_digest(v) for s, v in splits.items()},
-                    "arch": ckpt["arch"], "arch_args": spec["arch_args"], "recipe": spec["recipe"]})
+    packed = ckpt.get("masks") or None
+    root = (home or dau_home()) / "bank" / _digest(view_key(ckpt))
+    if packed:
+        spec["masks"] = str(root / "masks.pt")  # a path, so every executor's job spec stays small and JSON-able
     forget_list = forget.indices.cpu().sort().values.tolist()
-    return Bank(root=(home or dau_home()) / "bank" / view, forget_digest=indices_digest(forget_list), spec=spec,
-                forget=forget_list, exclude_seeds=frozenset(lineage_seeds(ckpt)))
+    return Bank(root=root, forget_digest=indices_digest(forget_list), spec=spec, forget=forget_list,
+                exclude_seeds=frozenset(lineage_seeds(ckpt)), masks=packed)
+
+
+def view_key(ckpt: dict) -> dict:
+    """What a bank's folder digest stands for: data view, architecture, recipe and, for a pruned
+    checkpoint only, the digest of its masks (a dense checkpoint's key has no masks entry)."""
+    d = ckpt["data"]
+    key = {"dataset": d["dataset"],
+           "splits": {s: indices_digest(d["splits"][s]) for s in ("train", "val", "test")},
+           "arch": ckpt["arch"], "arch_args": dict(ckpt["arch_args"]), "recipe": recipe_of(ckpt)}
+    if ckpt.get("masks"):
+        key["masks"] = masks_digest(ckpt["masks"])
+    return key

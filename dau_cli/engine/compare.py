@@ -181,8 +181,8 @@ def fill_banks(checkpoints: dict[str, Path], forget_spec: dict, seeds: list[int]
                ray: str | None, sink: EventSink, device: str = "cpu", data_root: str | None = None) -> int:
     """Top up every bank the cells will read to `references` OUT and IN references, with their
     tamper tests, on `workers` processes or Ray: one bank per checkpoint and forget set (each seed
-    draws its own in random forgetting; a pruned checkpoint shares its original's when bank_for
-    says so). Returns how many distinct banks there are."""
+    draws its own in random forgetting; a pruned checkpoint has its own, retrained under its
+    masks, shared only with checkpoints of the same masks). Returns how many distinct banks there are."""
     from dau_cli.engine.bank import bank_for
     from dau_cli.engine.checkpoint import restore
     from dau_cli.engine.verdict import TAMPER_SETTINGS

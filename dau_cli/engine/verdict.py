@@ -324,6 +324,7 @@ def judge(ckpt: dict, model: torch.nn.Module, data, forget, references: int = 0,
     Returns {"verdict", "reasons", "tests": {"output", "lira", "relearn", "probe"}, "references"}.
     """
     from dau_cli.engine.bank import TAMPER_REFERENCES, bank_for, run_tamper_tests
+    from dau_cli.engine.checkpoint import unpack_masks
     from dau_cli.engine.stats import sample_stats
     from dau_cli.engine.train import predict
 
@@ -346,7 +347,8 @@ def judge(ckpt: dict, model: torch.nn.Module, data, forget, references: int = 0,
     tests["lira"] = lira_test(a, o, i, rng)
 
     recipe = bank.spec["recipe"]
-    mine = run_tamper_tests(model, data, idx, recipe, TAMPER_SETTINGS)
+    mine = run_tamper_tests(model, data, idx, recipe, TAMPER_SETTINGS,
+                            masks=unpack_masks(ckpt.get("masks", {})) or None)  # a pruned model relearns pruned
     theirs = bank.tamper_results(TAMPER_SETTINGS, workers, sink, device, ray)
     n_f = len(idx)
     curve = _curve(mine["relearn"])

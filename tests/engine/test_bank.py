@@ -105,3 +105,68 @@ def test_references_trained_as_ray_tasks_equal_those_trained_in_the_process(micr
         seeds_a, a = here.statistics(kind, everything)
         seeds_b, b = there.statistics(kind, everything)
         assert seeds_a == seeds_b and torch.equal(a, b)
+
+
+def pruned(ckpt, seed=0):
+    """`ckpt` with half of every prunable weight pruned (random masks, seeded), as `dau prune` stores it."""
+    from dau_cli.engine.checkpoint import pack_masks, prunable
+
+    g = torch.Generator().manual_seed(seed)
+    masks = {n: torch.rand(t.shape, generator=g) > 0.5 for n, t in ckpt["state_dict"].items() if prunable(n, t)}
+    assert masks
+    state = {n: (t * masks[n] if n in masks else t) for n, t in ckpt["state_dict"].items()}
+    return {**ckpt, "state_dict": state, "masks": pack_masks(masks)}, masks
+
+
+def test_a_pruned_checkpoint_has_its_own_bank_of_references_retrained_under_its_masks(micro):
+    import json
+
+    from dau_cli.engine.bank import _digest, indices_digest, recipe_of
+    from dau_cli.engine.jobs import load_result
+
+    fs, _ = forget(micro, "4")
+    dense = bank_for(micro, fs)
+    # The dense key is the one banks were always stored under (no masks entry): existing banks stay valid.
+    d = micro["data"]
+    assert dense.root.name == _digest({"dataset": d["dataset"], "arch": micro["arch"],
+                                       "splits": {s: indices_digest(d["splits"][s]) for s in ("train", "val", "test")},
+                                       "arch_args": dict(micro["arch_args"]), "recipe": recipe_of(micro)})
+    assert "masks" not in dense.spec
+    sparse_ckpt, masks = pruned(micro)
+    sparse = bank_for(sparse_ckpt, fs)
+    assert sparse.root != dense.root and sparse.root.parent == dense.root.parent
+    # Same masks, other weights: the same bank; other masks: another one.
+    assert bank_for({**sparse_ckpt, "state_dict": micro["state_dict"]}, fs).root == sparse.root
+    assert bank_for(pruned(micro, seed=1)[0], fs).root != sparse.root
+    assert [o.status for o in sparse.ensure(1)] == ["done", "done"]
+    assert json.loads(json.dumps(sparse.reference_jobs(1)[0].spec))["masks"] == str(sparse.root / "masks.pt")
+    assert json.loads((sparse.root / "key.json").read_text())["masks"]
+    weights = load_result(sparse.path("out", OUT_SEED_BASE))["state_dict"]
+    for n, m in masks.items():
+        assert (weights[n][~m] == 0).all(), f"pruned weights of {n} were trained"
+        assert (weights[n][m] != 0).any(), f"{n} was not trained at all"
+
+
+def test_the_tamper_tests_of_a_pruned_model_and_its_references_keep_pruned_weights_zero(micro, monkeypatch):
+    from dau_cli.engine import tamper
+    from dau_cli.engine.checkpoint import restore_model
+    from dau_cli.engine.verdict import judge
+
+    sparse_ckpt, masks = pruned(micro, seed=2)
+    fs, data = forget(sparse_ckpt, "6")
+    steppers = []
+
+    class Spy(tamper.Stepper):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            steppers.append(self)
+
+    monkeypatch.setattr(tamper, "Stepper", Spy)
+    result = judge(sparse_ckpt, restore_model(sparse_ckpt), data, fs, references=1)
+    assert result["references"]["bank"] == str(bank_for(sparse_ckpt, fs).root)
+    assert len(steppers) == 2  # the audited model's relearning and the one OUT reference's
+    for stepper in steppers:
+        assert stepper.count > 0
+        tuned = dict(stepper.model.named_parameters())
+        for n, m in masks.items():
+            assert (tuned[n][~m] == 0).all(), f"relearning brought pruned weights of {n} back"
