@@ -28,7 +28,8 @@ from dau_cli.engine.forget_sets import retain_indices, select_forget_set
 from dau_cli.engine.train import pick_device
 from dau_cli.runs import EventSink
 
-COLUMNS = ("ua", "ra", "ta", "mia_efficacy", "avg_gap", "relearn_20", "wall_time_s", "image_passes")
+COLUMNS = ("ua", "ra", "ta", "mia_efficacy", "avg_gap", "relearn_20", "relearn_40", "probe", "output_z", "wall_time_s",
+           "image_passes")
 
 
 def main() -> None:
@@ -44,6 +45,10 @@ def main() -> None:
     ap.add_argument("--relearn-batch", type=int, default=32,
                     help="images per relearning step, 10 of them forget images (32: the mix of docs/results.md's "
                          "first DAU-variant tables; 0: relearn's default, the recipe's batch + 10)")
+    ap.add_argument("--references", type=int, default=0,
+                    help="K > 0: judge every row against the reference bank (K OUT + K IN references, trained "
+                         "once into DAU_HOME) and record the verdict, its tests' numbers and its relearning "
+                         "curve (the audit's mix) instead of the separate relearning test")
     args = ap.parse_args()
 
     spec = {"classes": args.classes} if args.classes else {"random": args.random}
@@ -79,7 +84,15 @@ def main() -> None:
                    **{k: report[k] for k in GAP_KEYS}, "wall_time_s": cost["wall_time_s"],
                    "image_passes": cost["image_passes"], "pretrain_s": cost.get("pretrain_s", 0.0),
                    "device": str(device)}
-            if relearn is not None and args.classes:
+            if args.references:
+                from dau_cli.engine.verdict import judge
+
+                v = judge(ckpt, model, data, fs, references=args.references, device=str(device))
+                t = v["tests"]
+                row |= {"verdict": v["verdict"], "output_z": t["output"].get("value"), "lira": t["lira"].get("value"),
+                        "probe": t["probe"].get("value"),
+                        **{f"relearn_{s}": a for s, a in zip(t["relearn"]["steps"], t["relearn"]["curve"])}}
+            elif relearn is not None and args.classes:
                 # --relearn-batch 32 (10 forget + 22 retain images a step) is the mix the first tables of
                 # docs/results.md were measured with; 0 = relearn's default, the recipe's batch + 10
                 rl = relearn(model, data, fs.indices, retain, original_train_config(ckpt), steps=(5, 10, 20, 40),
@@ -91,13 +104,14 @@ def main() -> None:
             rows.append(row)
             with open(args.out, "a") as f:
                 f.write(json.dumps(row) + "\n")
-            print(json.dumps({k: row.get(k) for k in ("variant", "seed", *COLUMNS)}), flush=True)
+            print(json.dumps({k: row.get(k) for k in ("variant", "seed", *COLUMNS, "verdict")}), flush=True)
     print(table(rows, list(variants), parse_seeds(args.seeds)))
 
 
 def table(rows: list[dict], names: list[str], seeds: list[int]) -> str:
-    head = "| variant | " + " | ".join(COLUMNS) + " |"
-    lines = [head, "|" + "---|" * (len(COLUMNS) + 1)]
+    verdict = any("verdict" in r for r in rows)
+    head = "| variant | " + " | ".join(COLUMNS) + (" | verdicts |" if verdict else " |")
+    lines = [head, "|" + "---|" * (len(COLUMNS) + 1 + verdict)]
     for name in names:
         mine = [r for r in rows if r["variant"] == name and r["seed"] in seeds]
         cells = []
@@ -105,6 +119,10 @@ def table(rows: list[dict], names: list[str], seeds: list[int]) -> str:
             vals = [float(r[k]) for r in mine if k in r]
             cells.append(f"{statistics.fmean(vals):.2f} ± {statistics.stdev(vals) if len(vals) > 1 else 0:.2f}"
                          if vals else "–")
+        verdicts = [r["verdict"] for r in mine if "verdict" in r]
+        if verdicts:
+            cells.append(", ".join(f"{v} {verdicts.count(v)}/{len(verdicts)}"
+                                   for v in sorted(set(verdicts), key=lambda v: -verdicts.count(v))))
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

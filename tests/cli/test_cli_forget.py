@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 FAST_SETS = {"ft": ["ft.epochs=1"], "ga": ["ga.epochs=1"], "retrain": ["retrain.epochs=1"],
-             "dau": ["dau.epochs=1", "dau.attacker_warmup=5"]}
+             "dau": ["dau.epochs=1", "dau.sample_epochs=1", "dau.attacker_warmup=5"]}
 
 
 def fast(*methods: str) -> list[str]:

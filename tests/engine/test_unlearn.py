@@ -12,10 +12,11 @@ from dau_cli.engine.forget import unlearn
 from dau_cli.engine.forget_sets import ForgetSet, retain_indices, select_forget_set
 from dau_cli.engine.models import build_model
 from dau_cli.engine.unlearn import METHODS
+from dau_cli.engine.unlearn.dau import observe as OBSERVE  # the real one, for tests that count its calls
 from dau_cli.runs import EventSink
 
 # one short pass of every method, so the whole file stays fast on 2 CPU cores
-FAST = ["dau.epochs=1", "dau.attacker_warmup=5", "dau.forget_batch=32", "ft.epochs=1", "ga.epochs=1", "rl.epochs=1",
+FAST = ["dau.epochs=1", "dau.sample_epochs=1", "dau.attacker_warmup=5", "dau.forget_batch=32", "ft.epochs=1", "ga.epochs=1", "rl.epochs=1",
         "l1.epochs=1", "salun.epochs=1", "scrub.epochs=1", "scrub.max_epochs=1", "retrain.epochs=1",
         "dau-authors.steps=3", "dau-authors.attacker_warmup=2", "dau-authors.noise_copies=2"]
 
@@ -150,17 +151,20 @@ def test_dau_class_forgetting_on_a_separable_problem():
     unlearn(ckpt, model, data, fs, "dau", config, sink)
     assert accuracy(model, data, forget) < 20.0
     assert accuracy(model, data, retain) > 95.0
-    # once the forget accuracy reaches dau.forgotten_acc, the remaining epochs train on D_r alone:
-    # no attacker step, no adversarial or alignment term, and the class stays forgotten
+    # once the forget accuracy reaches dau.forgotten_acc, the game stops and dau.repair_steps steps
+    # train on D_r alone: no attacker step, no adversarial or alignment term, and the class stays forgotten
     epochs = [e for e in events if e["type"] == "epoch" and e["phase"] == "dau"]
     switched = next(e["epoch"] for e in epochs if e["metrics"]["forget_acc"] <= 1.0)
     assert switched < 15, "the toy should be forgotten before the last epoch"
+    assert epochs[-1]["epoch"] == switched, "the game stops once the class is forgotten"
     assert any("forgotten" in e.get("message", "") for e in events if e["type"] == "log")
     steps = [e for e in events if e["type"] == "step" and e["phase"] == "dau"]
-    assert all("adv" in e and "attacker_loss" in e for e in steps if e["epoch"] <= switched)
-    repair = [e for e in steps if e["epoch"] > switched]
-    assert repair and all("adv" not in e and "attacker_loss" not in e for e in repair)
-    assert all(e["metrics"]["forget_acc"] <= 1.0 for e in epochs if e["epoch"] >= switched)
+    assert steps and all("adv" in e and "attacker_loss" in e for e in steps)
+    repair = [e for e in events if e["type"] == "step" and e["phase"] == "repair"]
+    assert len(repair) == config["dau"].repair_steps
+    assert all("adv" not in e and "attacker_loss" not in e for e in repair)
+    after = [e for e in events if e["type"] == "epoch" and e["phase"] == "repair"]
+    assert len(after) == 1 and after[0]["metrics"]["forget_acc"] <= 1.0
 
 
 def test_pruned_weights_stay_zero_through_every_method(tiny_ckpt):
@@ -178,3 +182,44 @@ def test_pruned_weights_stay_zero_through_every_method(tiny_ckpt):
         state = model.state_dict()
         for n, m in masks.items():
             assert (state[n][~m] == 0).all(), f"{method}: pruned weights of {n} came back"
+
+
+def _dau_events(tiny_ckpt, spec: dict, sets: list[str], monkeypatch=None, counter: list | None = None):
+    ckpt = load_checkpoint(tiny_ckpt)
+    model, data = restore(ckpt, "cpu")
+    fs = select_forget_set(data.labels, data.splits["train"], num_classes=data.num_classes, **spec)
+    if counter is not None:
+        from dau_cli.engine.unlearn import dau as dau_module
+
+        def counting(*args, **kwargs):
+            counter.append(kwargs.get("create_graph"))
+            return OBSERVE(*args, **kwargs)
+
+        monkeypatch.setattr(dau_module, "observe", counting)
+    sink, events = EventSink(), []
+    sink.listeners.append(events.append)
+    unlearn(ckpt, model, data, fs, "dau", resolve(sets=["dau.attacker_warmup=5", "dau.forget_batch=32", *sets]), sink)
+    return events
+
+
+def test_dau_epochs_by_mode(tiny_ckpt):
+    """dau.epochs is class forgetting's length, dau.sample_epochs random (and index) forgetting's."""
+    sets = ["dau.epochs=3", "dau.sample_epochs=2"]
+    for spec, want in (({"classes": "3"}, 3), ({"random": 0.1, "seed": 0}, 2)):
+        phases = [e for e in _dau_events(tiny_ckpt, spec, sets) if e["type"] == "phase" and e["phase"] == "dau"]
+        assert [p["epochs"] for p in phases] == [want], spec
+
+
+def test_dau_batch_view_adds_no_attacker_queries(tiny_ckpt, monkeypatch):
+    """attacker_view=batch: the attacker learns from the defender's own batch, so the game makes no
+    eval-mode query of its own (only the warm start and the held-out AUC do); clean queries every step."""
+    sets = ["dau.sample_epochs=2"]
+    clean, batch = [], []
+    ev_clean = _dau_events(tiny_ckpt, {"random": 0.1, "seed": 0}, sets, monkeypatch, clean)
+    ev_batch = _dau_events(tiny_ckpt, {"random": 0.1, "seed": 0}, [*sets, "dau.attacker_view=batch"], monkeypatch, batch)
+    steps = [e for e in ev_batch if e["type"] == "step" and e["phase"] == "dau"]
+    assert steps and all("attacker_loss" in e for e in steps)
+    defender = batch.count(True)
+    assert defender == len(steps) == clean.count(True)
+    # per game step, the clean view queries the forget and the reference batch (2 calls)
+    assert clean.count(False) - batch.count(False) == 2 * len(steps)

@@ -9,13 +9,15 @@ of D_f with those of paired reference samples. Alternating updates, no Hessians,
 
 The attacker sees phi_theta(x, y) = `stats.attacker_features` (the audit's statistics, so what
 it learns to exploit is what the audit measures). In class forgetting, once the class is forgotten
-(`dau.forgotten_acc`), the remaining epochs train on D_r alone (docs/method.md says why).
+(`dau.forgotten_acc`), the game stops and `dau.repair_steps` steps train on D_r alone (docs/method.md
+says why).
 Results against retraining: docs/results.md.
 """
 
 from __future__ import annotations
 
 import math
+import time
 
 import torch
 import torch.nn.functional as F
@@ -132,6 +134,7 @@ def dau(task: Task, cfg) -> int:
     class_mode = task.forget.mode == "class"
     label_free = not class_mode  # a retrained model is not confident on forgotten classes (dau-method.md)
     input_sens = cfg.sensitivity == "input"
+    batch_view = cfg.attacker_view == "batch"
     tc = task.train_cfg
     labels = data.labels.cpu()
 
@@ -184,15 +187,21 @@ def dau(task: Task, cfg) -> int:
     opt_a = torch.optim.Adam(attacker.parameters(), lr=cfg.attacker_lr)
     bf = min(cfg.forget_batch, len(f_tr), len(r_tr))
 
-    def attacker_step(phi_f: torch.Tensor | None = None, phi_r: torch.Tensor | None = None) -> tuple[float, float]:
-        """One Adam step on B_f forget and B_f reference samples: fresh queries, or rows of cached phi."""
-        i = torch.randint(len(f_tr), (bf,), generator=gen)
-        j = torch.randint(len(r_tr), (bf,), generator=gen)
-        if phi_f is None:
-            phi = torch.cat([clean_phi(f_tr[i], fy_tr[i]), clean_phi(r_tr[j], ry_tr[j])])
+    def attacker_step(phi_f: torch.Tensor | None = None, phi_r: torch.Tensor | None = None,
+                      whole: bool = False) -> tuple[float, float]:
+        """One Adam step on B_f forget and B_f reference samples: fresh queries, rows of cached phi,
+        or (`whole`) all of the given rows."""
+        if whole:
+            phi = torch.cat([phi_f, phi_r])
+            target = torch.cat([torch.ones(len(phi_f)), torch.zeros(len(phi_r))]).to(dev)
         else:
-            phi = torch.cat([phi_f[i.to(dev)], phi_r[j.to(dev)]])
-        target = torch.cat([torch.ones(bf), torch.zeros(bf)]).to(dev)
+            i = torch.randint(len(f_tr), (bf,), generator=gen)
+            j = torch.randint(len(r_tr), (bf,), generator=gen)
+            if phi_f is None:
+                phi = torch.cat([clean_phi(f_tr[i], fy_tr[i]), clean_phi(r_tr[j], ry_tr[j])])
+            else:
+                phi = torch.cat([phi_f[i.to(dev)], phi_r[j.to(dev)]])
+            target = torch.cat([torch.ones(bf), torch.zeros(bf)]).to(dev)
         attacker.train()
         out = attacker(phi)
         loss = F.binary_cross_entropy_with_logits(out, target)
@@ -202,7 +211,12 @@ def dau(task: Task, cfg) -> int:
         return loss.item(), ((out > 0).float() == target).float().mean().item() * 100
 
     def held_out_auc() -> float:
-        return auc_of(attacker, clean_phi(f_ho, fy_ho), clean_phi(r_ho, ry_ho))
+        """The attacker's AUC on held-out samples: shown on the dashboard, not used by the game, so
+        it is evaluation time (kept out of the wall time, as end_epoch's metrics are)."""
+        t0 = time.perf_counter()
+        value = auc_of(attacker, clean_phi(f_ho, fy_ho), clean_phi(r_ho, ry_ho))
+        task.eval_seconds += time.perf_counter() - t0
+        return value
 
     # warm start: the attacker first learns to attack the untouched original model, whose
     # statistics do not change meanwhile, so each sample is queried once
@@ -222,39 +236,28 @@ def dau(task: Task, cfg) -> int:
     b_f = min(cfg.forget_batch, len(forget_idx))
     b_r = max(1, int(round(cfg.retain_ratio * b_f)))
     steps_per_epoch = math.ceil(len(forget_idx) / b_f)
-    total = cfg.epochs * steps_per_epoch
-    task.sink.emit("phase", phase="dau", total=total, epochs=cfg.epochs)
+    epochs = cfg.epochs if class_mode else cfg.sample_epochs
+    total = epochs * steps_per_epoch
+    task.sink.emit("phase", phase="dau", total=total, epochs=epochs)
 
     # Batch-norm statistics drift while D_f's features are pushed around (on digits: 3-4 points of
     # test accuracy); re-estimating them on a fixed retain sample after every epoch removes that.
     calibration = task.sample(task.retain_idx, min(len(task.retain_idx), cfg.calibration))
-    task.end_epoch("dau", 0, cfg.epochs, extra={"attacker_auc": held_out_auc()})
+    task.end_epoch("dau", 0, epochs, extra={"attacker_auc": held_out_auc()})
 
     # Class forgetting has a target a retrained model sets exactly: it never predicts a class it
     # never saw. Once D_f is there, the adversary has done its job (it keeps telling the forgotten
     # images from the others by their confidence on other classes, which retraining does not
-    # equalise either, and that pressure only costs D_r), so the remaining epochs repair on D_r.
-    repairing = False
+    # equalise either, and that pressure only costs D_r), so the game stops and a repair on D_r
+    # follows: `repair_steps` steps at `repair_lr`, a length that does not depend on |D_f|.
     step = 0
-    for epoch in range(1, cfg.epochs + 1):
-        if repairing:
-            for _ in range(steps_per_epoch):
-                model.train()
-                ce = task.ce(task.sample(task.retain_idx, b_r))
-                stepper.step(ce)
-                step += 1
-                passes += b_r
-                task.sink.emit("step", phase="dau", step=step, total=total, epoch=epoch,
-                               defender_loss=ce.item(), ce=ce.item())
-            if epoch == cfg.epochs:
-                recalibrate_batch_norm(model, images(calibration, aug=False))
-            task.end_epoch("dau", epoch, cfg.epochs)
-            continue
+    for epoch in range(1, epochs + 1):
         order = task.perm(forget_idx)
         order = torch.cat([order, order[: steps_per_epoch * b_f - len(order)]])  # whole batches
         for i in range(steps_per_epoch):
-            for _ in range(cfg.attacker_steps):
-                a_loss, a_acc = attacker_step()
+            if not batch_view:
+                for _ in range(cfg.attacker_steps):
+                    a_loss, a_acc = attacker_step()
             f = order[i * b_f:(i + 1) * b_f]
             r, ry = paired_reference(f)
             ret = task.sample(task.retain_idx, b_r)
@@ -264,6 +267,9 @@ def dau(task: Task, cfg) -> int:
             model.train()
             h, logits, phi = observe(model, x, y, label_free, input_sens, create_graph=True)
             n_r, n_f = len(ret), len(f)
+            if batch_view:  # the attacker learns from this very batch's views, detached (no extra forward)
+                for _ in range(cfg.attacker_steps):
+                    a_loss, a_acc = attacker_step(phi[n_r:n_r + n_f].detach(), phi[n_r + n_f:].detach(), whole=True)
             ce = F.cross_entropy(logits[:n_r], y[:n_r])
             attacker.eval()  # running statistics: a batch of forget samples alone must not be re-normalised
             out_f = attacker(phi[n_r:n_r + n_f])
@@ -281,14 +287,25 @@ def dau(task: Task, cfg) -> int:
             task.sink.emit("step", phase="dau", step=step, total=total, epoch=epoch, attacker_loss=a_loss,
                            attacker_acc=a_acc, defender_loss=loss.item(), ce=ce.item(), adv=adv.item(), bt=bt.item())
         recalibrate_batch_norm(model, images(calibration, aug=False))
-        task.end_epoch("dau", epoch, cfg.epochs, extra={"attacker_auc": held_out_auc()})
+        task.end_epoch("dau", epoch, epochs, extra={"attacker_auc": held_out_auc()})
         if class_mode and (acc := accuracy(model, data, forget_idx)) <= cfg.forgotten_acc:
-            repairing = True
-            if cfg.repair_lr > 0:
-                for group in opt_d.param_groups:
-                    group["lr"] = cfg.repair_lr
-            task.sink.emit("log", level="info", message=f"forget accuracy {acc:.2f} % after epoch {epoch}: "
-                           f"forgotten; the remaining epochs train on the retain set alone")
+            task.sink.emit("log", level="info", message=f"forget accuracy {acc:.2f} % after epoch {epoch}: forgotten; "
+                           f"{cfg.repair_steps} repair steps on the retain set follow")
+            break
+    if class_mode and cfg.repair_steps:
+        if cfg.repair_lr > 0:
+            for group in opt_d.param_groups:
+                group["lr"] = cfg.repair_lr
+        task.sink.emit("phase", phase="repair", total=cfg.repair_steps, epochs=1)
+        for s in range(1, cfg.repair_steps + 1):
+            model.train()
+            ce = task.ce(task.sample(task.retain_idx, b_r))
+            stepper.step(ce)
+            passes += b_r
+            task.sink.emit("step", phase="repair", step=s, total=cfg.repair_steps, epoch=1, defender_loss=ce.item(),
+                           ce=ce.item())
+        recalibrate_batch_norm(model, images(calibration, aug=False))
+        task.end_epoch("repair", 1, 1)
     return passes
 
 
