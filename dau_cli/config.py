@@ -107,9 +107,9 @@ class DauConfig(_Checked):
     """Discriminative Adversarial Unlearning (docs/dau-method.md fixes each choice)."""
 
     epochs: int = opt(20, "class forgetting: at most this many passes over the forget set; the game stops once the class is forgotten", min=1, max=10_000)
-    sample_epochs: int = opt(5, "random or index forgetting: passes over the forget set (5: as close to retraining as 20 at a quarter of the time; docs/results.md)", min=1, max=10_000)
+    sample_epochs: int = opt(5, "random or index forgetting: passes over the forget set (5: as close to retraining as 20, in a fifth of the time; docs/results.md)", min=1, max=10_000)
     forget_batch: int = opt(128, "B_f: forget samples (and paired reference samples) per step", min=1, max=1 << 20)
-    retain_ratio: float = opt(1.0, "B_r = retain_ratio * B_f retain samples per step (1: the same verdicts as 2 in two thirds of the time; docs/results.md)", above=0.0, max=100.0)
+    retain_ratio: float = opt(1.0, "B_r = retain_ratio * B_f retain samples per step (1: the same verdicts as 2 with 59 % of the image passes; docs/results.md)", above=0.0, max=100.0)
     lr: float = opt(0.01, "defender SGD learning rate", **LR)
     momentum: float = opt(0.9, "defender SGD momentum", min=0.0, below=1.0)
     weight_decay: float = opt(5e-4, "defender weight decay", min=0.0, max=1.0)

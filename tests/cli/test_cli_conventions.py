@@ -141,7 +141,7 @@ def test_every_recipe_loads_and_the_forgetting_presets_set_what_they_say():
 
     for name in list_recipes():
         resolve(name)  # every key known and in range
-    assert resolve("forget-class")["dau"].repair_lr == 0.02 and resolve("forget-random")["dau"].epochs == 20
+    assert resolve("forget-class")["dau"].repair_lr == 0.02 and resolve("forget-random")["dau"].sample_epochs == 5
     for name in ("forget-class", "forget-random"):
         header = list_recipes()[name].read_text().splitlines()[1]
         assert header.startswith("# dau forget ") and f"--recipe {name}" in header  # the command that runs it
