@@ -99,12 +99,22 @@ class ProgressView:
             self._job_event(event)
             return
         if kind == "phase":
+            self._close_open_tasks()
             task = self.progress.add_task(str(event["phase"]), total=event.get("total"), info="")
             self.tasks[event["phase"]] = task
             self.fresh.add(task)
         elif kind == "step" and event.get("phase") in self.tasks:
             task = self.tasks[event["phase"]]
             self._advance(task, event)
+
+    def _close_open_tasks(self) -> None:
+        """A loop that ended early (DAU's game once the class is forgotten) ends at the steps it
+        ran, with its clock stopped, when the next loop starts: 8/8, not 8/40 still ticking."""
+        mine = set(self.tasks.values())
+        for t in self.progress.tasks:
+            if t.id in mine and not t.finished and t.completed:
+                self.progress.update(t.id, total=t.completed)
+                self.progress.stop_task(t.id)
 
     def _advance(self, task: Any, event: dict) -> None:
         info = metrics_text(event, self.room(event.get("total")))

@@ -91,3 +91,18 @@ def test_info_messages_show_above_the_bars_and_leave_with_a_failure():
     view({"type": "phase", "phase": "train", "total": 10})
     lines = lines_of(view, 80)
     assert lines[0] == "1/3 training a cnn on digits" and lines[1].startswith("train")
+
+
+def test_a_loop_that_ends_early_closes_at_its_own_count_when_the_next_starts():
+    """DAU's game stops once the class is forgotten: 8 of at most 40 steps, then the repair."""
+    view = ProgressView(Console(width=80, file=io.StringIO()))
+    view({"type": "phase", "phase": "dau", "total": 40})
+    for step in range(1, 9):
+        view({**DAU_STEP, "step": step, "total": 40})
+    game = view.progress.tasks[0]
+    assert not game.finished
+    view({"type": "phase", "phase": "repair", "total": 20})
+    assert game.finished and game.completed == game.total == 8 and game.stop_time is not None
+    assert "8/8" in lines_of(view, 80)[0]
+    repair = view.progress.tasks[1]
+    assert not repair.finished and repair.total == 20
