@@ -87,3 +87,19 @@ def ray_local():
 
     yield make_executor(workers=2, ray=True)
     ray.shutdown()
+
+
+@pytest.fixture
+def tamper_steppers(monkeypatch):
+    """Every train.Stepper the tamper tests (engine/tamper.py) create from here on, in order."""
+    from dau_cli.engine import tamper
+
+    made = []
+
+    class Spy(tamper.Stepper):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            made.append(self)
+
+    monkeypatch.setattr(tamper, "Stepper", Spy)
+    return made

@@ -147,21 +147,13 @@ def test_a_pruned_checkpoint_has_its_own_bank_of_references_retrained_under_its_
         assert (weights[n][m] != 0).any(), f"{n} was not trained at all"
 
 
-def test_the_tamper_tests_of_a_pruned_model_and_its_references_keep_pruned_weights_zero(micro, monkeypatch):
-    from dau_cli.engine import tamper
+def test_the_tamper_tests_of_a_pruned_model_and_its_references_keep_pruned_weights_zero(micro, tamper_steppers):
     from dau_cli.engine.checkpoint import restore_model
     from dau_cli.engine.verdict import judge
 
     sparse_ckpt, masks = pruned(micro, seed=2)
     fs, data = forget(sparse_ckpt, "6")
-    steppers = []
-
-    class Spy(tamper.Stepper):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            steppers.append(self)
-
-    monkeypatch.setattr(tamper, "Stepper", Spy)
+    steppers = tamper_steppers
     result = judge(sparse_ckpt, restore_model(sparse_ckpt), data, fs, references=1)
     assert result["references"]["bank"] == str(bank_for(sparse_ckpt, fs).root)
     assert len(steppers) == 2  # the audited model's relearning and the one OUT reference's

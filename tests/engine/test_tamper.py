@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from dau_cli.config import resolve
-from dau_cli.engine import tamper
 from dau_cli.engine.audit import forget_set_for_audit
 from dau_cli.engine.checkpoint import load_checkpoint, restore, restore_model
 from dau_cli.engine.forget_sets import retain_indices, select_forget_set
@@ -93,20 +92,13 @@ def test_relearning_restores_a_fake_quickly_and_not_a_model_that_never_saw_the_c
     assert relearn(fake, data, forget, retain, cfg, steps=(10, 20, 40)) == r_fake
 
 
-def test_relearning_keeps_pruned_weights_zero(tiny, monkeypatch):
+def test_relearning_keeps_pruned_weights_zero(tiny, tamper_steppers):
     ckpt, model, data, fs = tiny
     g = torch.Generator().manual_seed(0)
     masks = {n: torch.rand(p.shape, generator=g) > 0.5 for n, p in model.named_parameters() if p.dim() > 1}
     sparse = restore_model({**ckpt, "state_dict": {n: (t * masks[n] if n in masks else t)
                                                    for n, t in ckpt["state_dict"].items()}})
-    steppers = []
-
-    class Spy(tamper.Stepper):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, **kwargs)
-            steppers.append(self)
-
-    monkeypatch.setattr(tamper, "Stepper", Spy)
+    steppers = tamper_steppers
     cfg = resolve(base=ckpt["config"])["train"]
     relearn(sparse, data, fs.indices, retain_indices(data.splits["train"], fs.indices), cfg, steps=(5,), masks=masks)
     (stepper,) = steppers
