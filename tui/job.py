@@ -9,6 +9,14 @@ import sys
 from pathlib import Path
 
 
+def _interruptible() -> None:
+    """Runs in the child just before it becomes the job: SIGINT at its default and not blocked,
+    whatever the parent process had (an ignored or blocked SIGINT is inherited across exec, and
+    `k` stops the job with SIGINT so that it can record its run as `interrupted`)."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Job:
     """A child process writing one run; its output goes to a log file, not the screen."""
 
@@ -28,7 +36,8 @@ class Job:
         try:
             # A session of its own: the terminal's signals (and closing the dashboard) leave it be.
             proc = subprocess.Popen(
-                cmd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                cmd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                preexec_fn=_interruptible,
             )
         finally:
             out.close()

@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -153,3 +154,31 @@ def test_a_job_that_dies_before_its_run_shows_its_output(drive, dau_home: Path):
 def test_the_child_command_runs_dau_cli():
     assert launch.child_command(["forget", "--method", "dau"]) == [sys.executable, "-m", "dau_cli", "forget", "--method", "dau"]
     assert launch.exit_code(-2) == 130 and launch.exit_code(1) == 1
+
+
+@pytest.mark.parametrize("parent", ["ignored", "blocked"])
+def test_a_job_is_interruptible_whatever_the_parent_did_with_sigint(parent, dau_home: Path, monkeypatch):
+    """A parent with SIGINT ignored or blocked (both survive exec) must still be able to stop its job
+    with SIGINT, so that the job records `interrupted` instead of being killed (`lost`)."""
+    from tui.job import Job
+
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).resolve().parents[2]))
+    run_id = "20260101-000000-forget-sigint"
+    if parent == "ignored":
+        before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    else:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        job = Job.start(fake_dau(3, 30)(["forget"]), run_id, dau_home / "logs" / f"{run_id}.log")
+    finally:
+        if parent == "ignored":
+            signal.signal(signal.SIGINT, before)
+        else:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    events = dau_home / "runs" / run_id / "events.jsonl"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not (events.exists() and '"step": 3' in events.read_text()):
+        time.sleep(0.05)
+    code = job.stop(grace=3.0)
+    assert read_run(dau_home / "runs" / run_id)["status"] == "interrupted"
+    assert code == 130
