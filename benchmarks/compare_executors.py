@@ -19,24 +19,17 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from audit_time import run_cli  # a sibling script: `python benchmarks/compare_executors.py` puts benchmarks/ on the path
 
 ROOT = Path(__file__).resolve().parents[1]
 ARGS = ["--classes", "3", "--methods", "ft,ga", "--seeds", "2", "--device", "cpu", "--json"]
 EXECUTORS = {"in-process": [], "--workers 2": ["--workers", "2"], "--ray local --workers 2": ["--ray", "local", "--workers", "2"]}
 
 
-def dau(args: list[str], env: dict) -> float:
-    start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "dau_cli", *args], env=env, capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        sys.exit(f"`dau {' '.join(args)}` failed:\n{proc.stderr[-3000:]}")
-    return wall
 
 
 def cells(folder: Path) -> dict:
@@ -61,13 +54,13 @@ def main() -> None:
     ckpt = args.checkpoint
     if ckpt is None:
         ckpt = work / "digits-cnn.pt"
-        dau(["train", "-o", str(ckpt), "--device", "cpu", "--json"], env)
+        run_cli(["train", "-o", str(ckpt), "--device", "cpu", "--json"], env)
     times: dict[str, list[float]] = {name: [] for name in EXECUTORS}
     results = {}
     for r in range(args.repeats):
         for name, flags in EXECUTORS.items():
             folder = work / f"{name.replace(' ', '_').strip('-')}-{r}"
-            times[name].append(dau(["compare", str(ckpt), *ARGS, "-o", str(folder), *flags], env))
+            times[name].append(run_cli(["compare", str(ckpt), *ARGS, "-o", str(folder), *flags], env))
             results[name] = cells(folder)
             print(f"{name:<26} {times[name][-1]:7.1f} s", file=sys.stderr, flush=True)
     base = statistics.median(times["in-process"])

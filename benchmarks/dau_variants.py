@@ -85,13 +85,11 @@ def main() -> None:
                    "image_passes": cost["image_passes"], "pretrain_s": cost.get("pretrain_s", 0.0),
                    "device": str(device)}
             if args.references:
+                from dau_cli.engine.compare import verdict_numbers
                 from dau_cli.engine.verdict import judge
 
-                v = judge(ckpt, model, data, fs, references=args.references, device=str(device))
-                t = v["tests"]
-                row |= {"verdict": v["verdict"], "output_z": t["output"].get("value"), "lira": t["lira"].get("value"),
-                        "probe": t["probe"].get("value"),
-                        **{f"relearn_{s}": a for s, a in zip(t["relearn"]["steps"], t["relearn"]["curve"])}}
+                # the same fields as a `dau compare --references K` cell
+                row |= verdict_numbers(judge(ckpt, model, data, fs, references=args.references, device=str(device)))
             elif relearn is not None and args.classes:
                 # --relearn-batch 32 (10 forget + 22 retain images a step) is the mix the first tables of
                 # docs/results.md were measured with; 0 = relearn's default, the recipe's batch + 10
