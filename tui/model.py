@@ -20,9 +20,10 @@ from dau_cli.runs import parse_events
 #: Most points a series keeps; older points are merged into bucket means as a run grows.
 SERIES_LIMIT = 1000
 
-#: Step keys drawn as losses. DAU steps carry the first five; plain training carries `loss`.
+#: Step keys drawn as losses. DAU's game steps carry the first five, its guarded repair steps
+#: `guard` (the relearning guard's hinge); plain training carries `loss`.
 ATTACKER_KEYS = ("attacker_loss",)
-DEFENDER_KEYS = ("defender_loss", "ce", "adv", "bt")
+DEFENDER_KEYS = ("defender_loss", "ce", "adv", "bt", "guard")
 PLAIN_KEYS = ("loss", "acc")
 STEP_KEYS = ATTACKER_KEYS + DEFENDER_KEYS + PLAIN_KEYS
 

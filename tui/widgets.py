@@ -22,6 +22,7 @@ PALETTE = {
     "ce": "#4dabf7",
     "adv": "#da77f2",
     "bt": "#ffd43b",
+    "guard": "#20c997",
     "loss": "#ff922b",
     "acc": "#4dabf7",
     "forget_acc": "#ff6b6b",

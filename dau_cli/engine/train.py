@@ -92,12 +92,14 @@ class Stepper:
         self.frozen = [(params[n], m.to(params[n].device), params[n].detach().clone()) for n, m in (frozen or {}).items()]
         self.count = 0
 
-    def step(self, loss: torch.Tensor) -> None:
+    def step(self, loss: torch.Tensor, accumulate: bool = False) -> None:
+        """`accumulate`: add `loss`'s gradients to those already in `.grad` (a caller's own backward)."""
         self.count += 1
         if not torch.isfinite(loss.detach()):
             raise Diverged(f"{self.what} diverged at step {self.count} (loss is {loss.item()}); "
                            f"the input is untouched and nothing was written; try a lower learning rate")
-        self.optimizer.zero_grad(set_to_none=True)
+        if not accumulate:
+            self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
         if self.scheduler is not None:

@@ -107,3 +107,20 @@ def test_train_compile_routes_the_training_forward_through_torch_compile(monkeyp
         cfg = resolve(overrides={"train.epochs": 1, "train.batch_size": 512, "train.compile": flag})["train"]
         fit(model, data, data.splits["train"][:1024], cfg, EventSink())
     assert calls == [model, "forward", "forward"]  # compiled once, used for both steps, only when asked
+
+
+def test_an_accumulating_step_adds_to_the_gradients_already_there():
+    """`Stepper.step(loss, accumulate=True)` keeps a caller's own backward (the DAU repair's guard)."""
+    torch.manual_seed(0)
+    x = torch.randn(16, 4)
+    steps = {}
+    for accumulate in (False, True):
+        torch.manual_seed(1)
+        model = torch.nn.Linear(4, 2)
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        model.weight.grad = torch.ones_like(model.weight)  # what a caller left there
+        model.bias.grad = torch.ones_like(model.bias)
+        before = model.weight.detach().clone()
+        Stepper(model, opt).step(model(x).pow(2).mean(), accumulate=accumulate)
+        steps[accumulate] = before - model.weight.detach()
+    assert torch.allclose(steps[True] - steps[False], torch.full_like(steps[True], 0.1))

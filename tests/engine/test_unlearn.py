@@ -162,9 +162,62 @@ def test_dau_class_forgetting_on_a_separable_problem():
     assert steps and all("adv" in e and "attacker_loss" in e for e in steps)
     repair = [e for e in events if e["type"] == "step" and e["phase"] == "repair"]
     assert len(repair) == config["dau"].repair_steps
-    assert all("adv" not in e and "attacker_loss" not in e for e in repair)
+    assert all("adv" not in e and "attacker_loss" not in e and "guard" in e for e in repair)
     after = [e for e in events if e["type"] == "epoch" and e["phase"] == "repair"]
     assert len(after) == 1 and after[0]["metrics"]["forget_acc"] <= 1.0
+
+
+def _task(ckpt, model, data, fs, masks=None):
+    from dau_cli.engine.unlearn import Task
+
+    return Task(model=model, data=data, forget=fs, retain_idx=retain_indices(data.splits["train"], fs.indices),
+                train_cfg=resolve()["train"], arch=ckpt["arch"], arch_args=ckpt["arch_args"], sink=EventSink(),
+                masks=masks)
+
+
+def test_relearning_step_moves_by_the_radius_down_the_loss_and_back(tiny_ckpt):
+    """The guard's relearning step: all weights move `radius` (in norm) down D_f's loss under its own
+    labels, pruned weights stay 0 inside it, and leaving restores every weight bit for bit."""
+    from dau_cli.engine.train import Masks
+    from dau_cli.engine.unlearn.dau import relearning_step
+
+    ckpt, model, data, fs = setup(tiny_ckpt)
+    name = "body.0.weight"
+    mask = torch.rand(dict(model.named_parameters())[name].shape, generator=torch.Generator().manual_seed(0)) > 0.5
+    with torch.no_grad():
+        dict(model.named_parameters())[name].mul_(mask)
+    task = _task(ckpt, model, data, fs)
+    model.train()
+    idx = fs.indices[:32]
+    before = [p.detach().clone() for p in model.parameters()]
+    loss_before = task.ce(idx, torch.full((32,), 3)).item()
+    torch.manual_seed(0)
+    with relearning_step(model, task.ce(idx), 0.5, Masks(model, {name: mask})):
+        moved = [p.detach().clone() for p in model.parameters()]
+        loss_inside = task.ce(idx).item()
+    distance = torch.sqrt(sum(((m - b) ** 2).sum() for m, b in zip(moved, before)))
+    assert distance.item() == pytest.approx(0.5, rel=1e-4)
+    assert loss_inside < loss_before
+    assert (dict(zip([n for n, _ in model.named_parameters()], moved))[name][~mask] == 0).all()
+    assert all(torch.equal(p, b) for p, b in zip(model.parameters(), before))
+
+
+def test_relearning_guard_pushes_only_the_body(tiny_ckpt):
+    """Against the untouched model (the class not forgotten) the hinge is positive; its gradient is
+    left on the body's weights only, and the weights are as they were."""
+    from dau_cli.engine.train import Stepper, sgd
+    from dau_cli.engine.unlearn.dau import relearning_guard
+
+    ckpt, model, data, fs = setup(tiny_ckpt)
+    task = _task(ckpt, model, data, fs)
+    before = [p.detach().clone() for p in model.parameters()]
+    stepper = Stepper(model, sgd(model.parameters(), 0.01))
+    model.train()
+    hinge = relearning_guard(task, stepper, radius=1.0, n=32, weight=0.5)
+    assert hinge > 0
+    assert all(p.grad is None for p in model.head.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.body.parameters())
+    assert all(torch.equal(p, b) for p, b in zip(model.parameters(), before))
 
 
 def test_pruned_weights_stay_zero_through_every_method(tiny_ckpt):

@@ -97,6 +97,13 @@ def test_model_skips_unknown_types_and_bad_values():
     assert snap.auc == {} and snap.roc == () and snap.status == "running"
 
 
+def test_model_draws_the_repairs_guard_with_the_defenders_losses():
+    m = RunModel()
+    m.apply_all([{"type": "step", "phase": "repair", "step": s, "defender_loss": 0.1, "ce": 0.1, "guard": g}
+                 for s, g in ((1, 0.8), (2, 0.3))])
+    assert m.snapshot().steps["guard"][1] == (0.8, 0.3)
+
+
 def test_model_of_the_recorded_dau_run():
     m = RunModel()
     m.apply_all(list(read_events(FIXTURES / FORGET_ID)))

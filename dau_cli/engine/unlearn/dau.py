@@ -26,7 +26,7 @@ from torch import nn
 from dau_cli.engine.audit import auc
 from dau_cli.engine.data import augment, to_float
 from dau_cli.engine.stats import attacker_features
-from dau_cli.engine.train import Stepper, accuracy, autocast, sgd
+from dau_cli.engine.train import Stepper, accuracy, autocast, batch, sgd
 from dau_cli.engine.unlearn import Task, register
 from dau_cli.errors import DauError
 
@@ -106,6 +106,60 @@ def recalibrate_batch_norm(model: nn.Module, x: torch.Tensor, batch: int = 512) 
     for m, momentum in zip(norms, saved):
         m.momentum = momentum
     model.train(was)
+
+
+# ----------------------------------------------------------------------------- the repair's guard
+
+
+class relearning_step:
+    """Within the block, the model's weights are moved by `radius` (in norm, pruned weights held)
+    down the loss `loss`: the first step a relearning attack takes. Restored on leaving."""
+
+    def __init__(self, model: nn.Module, loss: torch.Tensor, radius: float, masks):
+        self.params = list(model.parameters())
+        grads = torch.autograd.grad(loss, self.params, allow_unused=True)
+        grads = [torch.zeros_like(p) if g is None else g for p, g in zip(self.params, grads)]
+        for p, m in masks.pairs:  # a pruned model is relearned as a pruned model
+            grads[next(i for i, q in enumerate(self.params) if q is p)].mul_(m)
+        norm = torch.sqrt(sum((g * g).sum() for g in grads)) + 1e-12
+        self.delta = [radius * g / norm for g in grads]
+        self.saved = [p.detach().clone() for p in self.params]
+
+    def __enter__(self):
+        with torch.no_grad():
+            for p, d in zip(self.params, self.delta):
+                p.sub_(d)
+
+    def __exit__(self, *exc):
+        with torch.no_grad():
+            for p, saved in zip(self.params, self.saved):
+                p.copy_(saved)
+
+
+def relearning_guard(task: Task, stepper: Stepper, radius: float, n: int, weight: float) -> float:
+    """The repair's guard against relearning (a sharpness-aware term, as SAM: Foret et al. 2021,
+    turned against relearning as in Fan et al. 2025): take the first step of a relearning attack
+    (`radius` down the cross-entropy of `n` forget images under their own labels), and at that
+    point measure how far those images' forgotten-class logit rises above the best remaining
+    class (a hinge, 0 for images still put elsewhere). Its gradient, times `weight`, taken at
+    the moved weights, is left in the body's `.grad` for the repair step to add to (as SAM
+    does); the head's is dropped (through the head the guard pushes the forgotten class down
+    everywhere: over-forgotten on every seed, docs/results.md). Returns the hinge's value.
+    """
+    model, data = task.model, task.data
+    idx = task.sample(task.forget_idx, n)
+    with relearning_step(model, task.ce(idx), radius, stepper.masks):
+        x, y = batch(data, idx, task.train_cfg, task.generator)
+        with autocast(x.device):
+            z = model(x).float()
+        mine = z.gather(1, y[:, None]).squeeze(1)
+        others = z.masked_fill(torch.isin(torch.arange(z.shape[1], device=z.device),
+                                          torch.tensor(task.forget.classes, device=z.device)), float("-inf"))
+        loss = F.relu(mine - others.max(1).values).mean()
+        (weight * loss).backward()
+    for p in model.head.parameters():
+        p.grad = None
+    return loss.item()
 
 
 # ----------------------------------------------------------------------------- the game
@@ -299,11 +353,17 @@ def dau(task: Task, cfg) -> int:
         task.sink.emit("phase", phase="repair", total=cfg.repair_steps, epochs=1)
         for s in range(1, cfg.repair_steps + 1):
             model.train()
-            ce = task.ce(task.sample(task.retain_idx, b_r))
-            stepper.step(ce)
+            ret = task.sample(task.retain_idx, b_r)
+            parts = {}
+            if cfg.guard_radius > 0:
+                opt_d.zero_grad(set_to_none=True)
+                parts["guard"] = relearning_guard(task, stepper, cfg.guard_radius, cfg.guard_batch, cfg.guard_weight)
+                passes += 2 * cfg.guard_batch
+            ce = task.ce(ret)
+            stepper.step(ce, accumulate=cfg.guard_radius > 0)
             passes += b_r
             task.sink.emit("step", phase="repair", step=s, total=cfg.repair_steps, epoch=1, defender_loss=ce.item(),
-                           ce=ce.item())
+                           ce=ce.item(), **parts)
         recalibrate_batch_norm(model, images(calibration, aug=False))
         task.end_epoch("repair", 1, 1)
     return passes
