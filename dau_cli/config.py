@@ -129,12 +129,12 @@ class DauConfig(_Checked):
     calibration: int = opt(512, "retain samples that re-estimate batch-norm statistics after each epoch (512 measured as good as 2048 on digits)", min=0, max=1_000_000)
     forgotten_acc: float = opt(1.0, "class forgetting: D_f's accuracy (%) at or below which the class counts as forgotten", min=0.0, max=100.0)
     repair_steps: int = opt(40, "class forgetting: steps on D_r (B_r samples each) after the game, each guarded against "
-                            "relearning (40: 30 cost TA; docs/results.md)", min=0, max=10_000_000)
+                            "relearning (40: fewer cost test accuracy; docs/results.md)", min=0, max=10_000_000)
     repair_lr: float = opt(0.02, "class forgetting: learning rate of the repair steps, 0 = dau.lr (0.02 made relearning "
                            "as slow as after retraining without costing RA or TA; docs/results.md)", min=0.0, max=10.0)
     guard_radius: float = opt(3.0, "class forgetting: length of the relearning step the repair guards against, a step "
-                              "of this norm in all weights down D_f's loss (0 = no guard; 3: classes 3, 5 and 8 "
-                              "forgotten where 1-2 still relearned; docs/results.md)", min=0.0, max=1000.0)
+                              "of this norm in all weights down D_f's loss (0 = no guard; 3: classes 2, 3, 7, 8, 9 "
+                              "forgotten; 1-2 still relearned, 4 over-shot class 3; docs/results.md)", min=0.0, max=1000.0)
     guard_weight: float = opt(0.5, "class forgetting: weight of the guard's hinge (forget images the relearned model "
                               "puts in the forgotten class) on the body's weights", min=0.0, max=100.0)
     guard_batch: int = opt(32, "class forgetting: forget images per guarded repair step", min=1, max=1 << 20)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -111,29 +112,27 @@ def recalibrate_batch_norm(model: nn.Module, x: torch.Tensor, batch: int = 512) 
 # ----------------------------------------------------------------------------- the repair's guard
 
 
-class relearning_step:
-    """Within the block, the model's weights are moved by `radius` (in norm, pruned weights held)
-    down the loss `loss`: the first step a relearning attack takes. Restored on leaving."""
-
-    def __init__(self, model: nn.Module, loss: torch.Tensor, radius: float, masks):
-        self.params = list(model.parameters())
-        grads = torch.autograd.grad(loss, self.params, allow_unused=True)
-        grads = [torch.zeros_like(p) if g is None else g for p, g in zip(self.params, grads)]
-        for p, m in masks.pairs:  # a pruned model is relearned as a pruned model
-            grads[next(i for i, q in enumerate(self.params) if q is p)].mul_(m)
-        norm = torch.sqrt(sum((g * g).sum() for g in grads)) + 1e-12
-        self.delta = [radius * g / norm for g in grads]
-        self.saved = [p.detach().clone() for p in self.params]
-
-    def __enter__(self):
+@contextmanager
+def relearning_step(model: nn.Module, loss: torch.Tensor, radius: float, masks):
+    """Within the block the model's weights are moved by `radius` (in norm, pruned weights held)
+    down `loss`: the first step a relearning attack takes. They are copied back on leaving."""
+    params = list(model.parameters())
+    grads = torch.autograd.grad(loss, params, allow_unused=True)
+    grads = [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads)]
+    position = {id(p): i for i, p in enumerate(params)}
+    for p, m in masks.pairs:  # a pruned model is relearned as a pruned model
+        grads[position[id(p)]].mul_(m)
+    norm = torch.sqrt(sum((g * g).sum() for g in grads)) + 1e-12
+    saved = [p.detach().clone() for p in params]
+    with torch.no_grad():
+        for p, g in zip(params, grads):
+            p.sub_(radius * g / norm)
+    try:
+        yield
+    finally:
         with torch.no_grad():
-            for p, d in zip(self.params, self.delta):
-                p.sub_(d)
-
-    def __exit__(self, *exc):
-        with torch.no_grad():
-            for p, saved in zip(self.params, self.saved):
-                p.copy_(saved)
+            for p, original in zip(params, saved):
+                p.copy_(original)
 
 
 def relearning_guard(task: Task, stepper: Stepper, radius: float, n: int, weight: float) -> float:
