@@ -191,6 +191,7 @@ class Workers:
                 queue.put(gpus[i % len(gpus)])
         pool = ProcessPoolExecutor(n, mp_context=ctx, initializer=_init_worker,
                                    initargs=(max(1, _cores() // n), queue))
+        finished = False
         try:
             futures = {pool.submit(execute, j.fn, j.spec, str(j.output)): j for j in jobs}
             for f in as_completed(futures):
@@ -198,8 +199,14 @@ class Workers:
                     yield (futures[f], *f.result())
                 except BrokenProcessPool:
                     yield futures[f], "error", "its worker process died (out of memory?); rerun to retry it"
+            finished = True
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            if not finished:
+                # stopped (Ctrl-C, SIGTERM) or abandoned: the running jobs are ended, not awaited (a
+                # compare cell can take minutes). The driver writes every output, so none is half-written.
+                for process in list((pool._processes or {}).values()):
+                    process.terminate()
+            pool.shutdown(wait=finished, cancel_futures=True)
 
 
 def _check_reachable(address: str) -> None:

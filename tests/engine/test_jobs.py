@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,20 @@ def square(x: int, marker: str | None = None) -> dict:
 
 def boom(x: int) -> dict:
     raise RuntimeError(f"job {x} broke")
+
+
+def sleepy(x: int, pid_file: str, seconds: float) -> dict:
+    Path(pid_file).write_text(str(os.getpid()))
+    time.sleep(seconds)
+    return {"x": x}
+
+
+def _alive(pid: int) -> bool:
+    """False once the process has ended (gone, or a zombie waiting to be reaped)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] not in ("Z", "X")
+    except (FileNotFoundError, ProcessLookupError):
+        return False
 
 
 def not_a_dict() -> list:
@@ -151,3 +167,25 @@ def test_an_interrupted_set_keeps_what_finished_and_a_rerun_completes_it(tmp_pat
     outcomes = run_jobs(jobs)
     assert [o.status for o in outcomes] == ["skipped", "done", "done"]
     assert marker.read_text().split() == ["1", "2", "3"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_stopping_a_worker_set_ends_its_running_jobs_at_once(tmp_path: Path) -> None:
+    """Ctrl-C or SIGTERM during `--workers` must not wait for the running jobs (a compare cell can
+    take minutes): the worker processes are ended and nothing is written for them."""
+    pid_file = tmp_path / "pid"
+    jobs = [Job(f"{HERE}:square", {"x": 1}, tmp_path / "quick.pt"),
+            Job(f"{HERE}:sleepy", {"x": 2, "pid_file": str(pid_file), "seconds": 300}, tmp_path / "slow.pt")]
+    runs = Workers(2).run(jobs)
+    assert next(runs)[0] is jobs[0]
+    deadline = time.monotonic() + 120
+    while not pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    pid = int(pid_file.read_text())
+    start = time.monotonic()
+    runs.close()  # what an interrupt in the consumer does to the generator
+    assert time.monotonic() - start < 30
+    deadline = time.monotonic() + 30
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(pid) and not (tmp_path / "slow.pt").exists()
