@@ -213,7 +213,7 @@ def test_relearning_guard_pushes_only_the_body(tiny_ckpt):
     before = [p.detach().clone() for p in model.parameters()]
     stepper = Stepper(model, sgd(model.parameters(), 0.01))
     model.train()
-    hinge = relearning_guard(task, stepper, radius=1.0, n=32, weight=0.5)
+    hinge = relearning_guard(task, stepper.masks, radius=1.0, n=32, weight=0.5)
     assert hinge > 0
     assert all(p.grad is None for p in model.head.parameters())
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.body.parameters())

@@ -9,8 +9,8 @@ of D_f with those of paired reference samples. Alternating updates, no Hessians,
 
 The attacker sees phi_theta(x, y) = `stats.attacker_features` (the audit's statistics, so what
 it learns to exploit is what the audit measures). In class forgetting, once the class is forgotten
-(`dau.forgotten_acc`), the game stops and `dau.repair_steps` steps train on D_r alone (docs/method.md
-says why).
+(`dau.forgotten_acc`), the game stops and `dau.repair_steps` steps train on D_r, each guarded against
+relearning (`relearning_guard`; docs/method.md says why).
 Results against retraining: docs/results.md.
 """
 
@@ -135,7 +135,7 @@ def relearning_step(model: nn.Module, loss: torch.Tensor, radius: float, masks):
                 p.copy_(original)
 
 
-def relearning_guard(task: Task, stepper: Stepper, radius: float, n: int, weight: float) -> float:
+def relearning_guard(task: Task, masks, radius: float, n: int, weight: float) -> float:
     """The repair's guard against relearning (a sharpness-aware term, as SAM: Foret et al. 2021,
     turned against relearning as in Fan et al. 2025): take the first step of a relearning attack
     (`radius` down the cross-entropy of `n` forget images under their own labels), and at that
@@ -147,7 +147,7 @@ def relearning_guard(task: Task, stepper: Stepper, radius: float, n: int, weight
     """
     model, data = task.model, task.data
     idx = task.sample(task.forget_idx, n)
-    with relearning_step(model, task.ce(idx), radius, stepper.masks):
+    with relearning_step(model, task.ce(idx), radius, masks):
         x, y = batch(data, idx, task.train_cfg, task.generator)
         with autocast(x.device):
             z = model(x).float()
@@ -302,7 +302,8 @@ def dau(task: Task, cfg) -> int:
     # never saw. Once D_f is there, the adversary has done its job (it keeps telling the forgotten
     # images from the others by their confidence on other classes, which retraining does not
     # equalise either, and that pressure only costs D_r), so the game stops and a repair on D_r
-    # follows: `repair_steps` steps at `repair_lr`, a length that does not depend on |D_f|.
+    # follows: `repair_steps` steps at `repair_lr`, a length that does not depend on |D_f|, each
+    # guarded against relearning the class.
     step = 0
     for epoch in range(1, epochs + 1):
         order = task.perm(forget_idx)
@@ -356,7 +357,7 @@ def dau(task: Task, cfg) -> int:
             parts = {}
             if cfg.guard_radius > 0:
                 opt_d.zero_grad(set_to_none=True)
-                parts["guard"] = relearning_guard(task, stepper, cfg.guard_radius, cfg.guard_batch, cfg.guard_weight)
+                parts["guard"] = relearning_guard(task, stepper.masks, cfg.guard_radius, cfg.guard_batch, cfg.guard_weight)
                 passes += 2 * cfg.guard_batch
             ce = task.ce(ret)
             stepper.step(ce, accumulate=cfg.guard_radius > 0)
