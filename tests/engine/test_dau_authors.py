@@ -118,3 +118,12 @@ def test_the_recipe_is_the_authors_variant():
     assert recipe == section
     assert (section["variant"], section["alpha"], section["beta"], section["stop_iter"], section["sigma"],
             section["noise_copies"], section["attacker_warmup"]) == ("authors", 0.9, 0.001, 30, 1e-3, 10, 1000)
+
+
+def test_a_forget_from_the_cache_equals_the_one_that_filled_it(tiny_ckpt, dau_home):
+    # the cache saves time, not a different result: the same seed gives the same model either way
+    first, _, model1 = run(tiny_ckpt, [])
+    second, _, model2 = run(tiny_ckpt, [])
+    assert first["pretrain_s"] > 0 and "pretrain_s" not in second
+    for (name, a), b in zip(model1.state_dict().items(), model2.state_dict().values()):
+        assert torch.equal(a, b), name

@@ -483,7 +483,7 @@ def authors(task: Task, cfg) -> int:
         save_cached(attacker, digest, {"settings": settings, "seconds": time.perf_counter() - t0})
         task.pretrain_seconds += time.perf_counter() - t0
         opt_a = torch.optim.Adam(attacker.parameters(), lr=cfg.attacker_lr)  # the authors build it afresh
-        torch.manual_seed(task.seed)
+    torch.manual_seed(task.seed)  # the run's own randomness starts here, cached attacker or not: the same model
 
     lr = cfg.class_lr if class_mode else cfg.lr
     opt_d = torch.optim.SGD(model.parameters(), lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
