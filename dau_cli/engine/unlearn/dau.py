@@ -152,8 +152,7 @@ def relearning_guard(task: Task, masks, radius: float, n: int, weight: float) ->
         with autocast(x.device):
             z = model(x).float()
         mine = z.gather(1, y[:, None]).squeeze(1)
-        others = z.masked_fill(torch.isin(torch.arange(z.shape[1], device=z.device),
-                                          torch.tensor(task.forget.classes, device=z.device)), float("-inf"))
+        others = z.index_fill(1, torch.tensor(task.forget.classes, device=z.device), float("-inf"))
         loss = F.relu(mine - others.max(1).values).mean()
         (weight * loss).backward()
     for p in model.head.parameters():
