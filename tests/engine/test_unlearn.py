@@ -220,6 +220,38 @@ def test_relearning_guard_pushes_only_the_body(tiny_ckpt):
     assert all(torch.equal(p, b) for p, b in zip(model.parameters(), before))
 
 
+def test_relearning_guard_measures_the_batch_it_relearned_on(tiny_ckpt):
+    """As SAM: one augmented batch of forget images takes the relearning step, and the hinge is
+    measured on that same batch at the moved weights (not on a second augmentation of it, which
+    the random crop makes give another value)."""
+    import torch.nn.functional as F
+
+    from dau_cli.engine.train import Stepper, batch, sgd
+    from dau_cli.engine.unlearn.dau import relearning_guard, relearning_step
+
+    ckpt, model, data, fs = setup(tiny_ckpt)
+    task = _task(ckpt, model, data, fs)
+    stepper = Stepper(model, sgd(model.parameters(), 0.01))
+    model.train()
+    state = task.generator.get_state()
+    hinge = relearning_guard(task, stepper.masks, radius=1.0, n=32, weight=0.5)
+
+    def hinge_of(z: torch.Tensor, y: torch.Tensor) -> float:
+        others = z.clone()
+        others[:, fs.classes] = float("-inf")
+        return F.relu(z.gather(1, y[:, None]).squeeze(1) - others.max(1).values).mean().item()
+
+    task.generator.set_state(state)
+    idx = task.sample(task.forget_idx, 32)
+    x, y = batch(data, idx, task.train_cfg, task.generator)
+    with relearning_step(model, F.cross_entropy(model(x), y), 1.0, stepper.masks), torch.no_grad():
+        same = hinge_of(model(x), y)
+        other = hinge_of(model(batch(data, idx, task.train_cfg, task.generator)[0]), y)
+    assert hinge > 0
+    assert hinge == pytest.approx(same, rel=1e-5)
+    assert hinge != pytest.approx(other, rel=1e-3)
+
+
 def test_pruned_weights_stay_zero_through_every_method(tiny_ckpt):
     from dau_cli.engine.checkpoint import pack_masks, prunable
 

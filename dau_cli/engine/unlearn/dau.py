@@ -138,19 +138,23 @@ def relearning_step(model: nn.Module, loss: torch.Tensor, radius: float, masks):
 def relearning_guard(task: Task, masks, radius: float, n: int, weight: float) -> float:
     """The repair's guard against relearning (a sharpness-aware term, as SAM: Foret et al. 2021,
     turned against relearning as in Fan et al. 2025): take the first step of a relearning attack
-    (`radius` down the cross-entropy of `n` forget images under their own labels), and at that
-    point measure how far those images' forgotten-class logit rises above the best remaining
-    class (a hinge, 0 for images still put elsewhere). Its gradient, times `weight`, taken at
-    the moved weights, is left in the body's `.grad` for the repair step to add to (as SAM
-    does); the head's is dropped (through the head the guard pushes the forgotten class down
-    everywhere: over-forgotten on every seed, docs/results.md). Returns the hinge's value.
+    (`radius` down the cross-entropy of a batch of `n` augmented forget images under their own
+    labels), and at that point measure on the same batch (as SAM does) how far those images'
+    forgotten-class logit rises above the best remaining class (a hinge, 0 for images still put
+    elsewhere). Its gradient, times `weight`, taken at the moved weights, is left in the body's
+    `.grad` for the repair step to add to (as SAM does); the head's is dropped (through the head
+    the guard pushes the forgotten class down everywhere: over-forgotten on every seed,
+    docs/results.md). Returns the hinge's value.
     """
-    model, data = task.model, task.data
-    idx = task.sample(task.forget_idx, n)
-    with relearning_step(model, task.ce(idx), radius, masks):
-        x, y = batch(data, idx, task.train_cfg, task.generator)
+    model = task.model
+    x, y = batch(task.data, task.sample(task.forget_idx, n), task.train_cfg, task.generator)
+
+    def logits() -> torch.Tensor:
         with autocast(x.device):
-            z = model(x).float()
+            return model(x).float()
+
+    with relearning_step(model, F.cross_entropy(logits(), y), radius, masks):
+        z = logits()
         mine = z.gather(1, y[:, None]).squeeze(1)
         others = z.index_fill(1, torch.tensor(task.forget.classes, device=z.device), float("-inf"))
         loss = F.relu(mine - others.max(1).values).mean()
