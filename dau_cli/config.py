@@ -131,10 +131,12 @@ class DauConfig(_Checked):
     repair_steps: int = opt(40, "class forgetting: steps on D_r (B_r samples each) after the game, each guarded against "
                             "relearning (40: fewer cost test accuracy; docs/results.md)", min=0, max=10_000_000)
     repair_lr: float = opt(0.02, "class forgetting: learning rate of the repair steps, 0 = dau.lr (0.02 made relearning "
-                           "as slow as after retraining without costing RA or TA; docs/results.md)", min=0.0, max=10.0)
+                           "as slow as after retraining without costing RA or TA; 0.015 let classes 4-7 come back; "
+                           "docs/results.md)", min=0.0, max=10.0)
     guard_radius: float = opt(3.0, "class forgetting: length of the relearning step the repair guards against, a step "
-                              "of this norm in all weights down D_f's loss (0 = no guard; 3: classes 2, 3, 7, 8, 9 "
-                              "forgotten; 1-2 still relearned, 4 over-shot class 3; docs/results.md)", min=0.0, max=1000.0)
+                              "of this norm in all weights down D_f's loss (0 = no guard; 3: classes 0 and 2-9 "
+                              "forgotten; 1-2 still relearned, 4-6 left class 3's or 1's outputs above retraining's; "
+                              "docs/results.md)", min=0.0, max=1000.0)
     guard_weight: float = opt(0.5, "class forgetting: weight of the guard's hinge (forget images the relearned model "
                               "puts in the forgotten class) on the body's weights", min=0.0, max=100.0)
     guard_batch: int = opt(32, "class forgetting: forget images per guarded repair step", min=1, max=1 << 20)
