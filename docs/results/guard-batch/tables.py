@@ -11,7 +11,8 @@ classes 1, 2, 3, 5, 7, 8, 9 and the sparse model the `retrain`, `original` and `
 copied from ../relearning-guard/ and ../guard-cost/ (the same seeds); in classes 0, 4 and 6, never
 used before, every row ran here, `default` on the previous commit cd17027. Rows marked ✗ ran on
 exploration settings that were removed: `proj` dropped the guard gradient's component against the
-retain gradient (as PCGrad), `sameproj` both (neither kept: `sameproj` had one more
+retain gradient (as PCGrad), `sameproj` both, `mask` (`dau.repair_mask=1`) left the forgotten
+class out of the repair's softmax (neither kept: `sameproj` had one more
 `over-forgotten` seed, class 2, and an extra backward pass a step). The other variants are the
 new default with the `dau.*` values in their JSON lines. Wall times are not tabulated: most rows
 ran beside one or two other measurements (the `dau compare` run in results.md has clean ones).
@@ -29,7 +30,8 @@ guard.NAMES.update({
     "same_r4": "radius 4", "same_r5": "radius 5", "same_r6": "radius 6", "rlr015": "repair_lr 0.015",
     "rlr01": "repair_lr 0.01", "s30": "repair_steps 30", "s20": "repair_steps 20",
     "game": "the game alone (repair_steps 0)", "plain40": "plain repair, 40 steps (guard_radius 0)",
-    "proj": "✗ previous default, guard gradient projected", "sameproj": "✗ default, guard gradient projected"})
+    "proj": "✗ previous default, guard gradient projected", "sameproj": "✗ default, guard gradient projected",
+    "mask": "✗ the repair's cross-entropy without the forgotten class"})
 
 
 def verdicts(rows):
