@@ -31,7 +31,8 @@ guard.NAMES.update({
     "rlr01": "repair_lr 0.01", "s30": "repair_steps 30", "s20": "repair_steps 20",
     "game": "the game alone (repair_steps 0)", "plain40": "plain repair, 40 steps (guard_radius 0)",
     "proj": "✗ previous default, guard gradient projected", "sameproj": "✗ default, guard gradient projected",
-    "mask": "✗ the repair's cross-entropy without the forgotten class"})
+    "mask": "✗ the repair's cross-entropy without the forgotten class",
+    "r5lr25": "radius 5, repair_lr 0.025", "r5lr30": "radius 5, repair_lr 0.03"})
 
 
 def verdicts(rows):
