@@ -14,7 +14,11 @@ exploration settings that were removed: `proj` dropped the guard gradient's comp
 retain gradient (as PCGrad), `sameproj` both, `mask` (`dau.repair_mask=1`) left the forgotten
 class out of the repair's softmax (neither kept: `sameproj` had one more
 `over-forgotten` seed, class 2, and an extra backward pass a step). The other variants are the
-new default with the `dau.*` values in their JSON lines. Wall times are not tabulated: most rows
+new default with the `dau.*` values in their JSON lines; `k02`/`k03` (`dau.repair_density_power`,
+exploration code, removed) scaled the repair's learning rate by the pruned model's density to a
+power. The 50, 70 and 95 % models are `dau prune original-0.pt --method omp --sparsity S`
+(retrained with the recorded recipe), each with its own bank (`dau audit MODEL --classes C
+--references 16 --workers 2`). Wall times are not tabulated: most rows
 ran beside one or two other measurements (the `dau compare` run in results.md has clean ones).
 """
 import importlib.util
@@ -32,7 +36,30 @@ guard.NAMES.update({
     "game": "the game alone (repair_steps 0)", "plain40": "plain repair, 40 steps (guard_radius 0)",
     "proj": "✗ previous default, guard gradient projected", "sameproj": "✗ default, guard gradient projected",
     "mask": "✗ the repair's cross-entropy without the forgotten class",
-    "r5lr25": "radius 5, repair_lr 0.025", "r5lr30": "radius 5, repair_lr 0.03"})
+    "r5lr25": "radius 5, repair_lr 0.025", "r5lr30": "radius 5, repair_lr 0.03",
+    "k02": "✗ repair_lr × density^0.2", "k03": "✗ repair_lr × density^0.3"})
+
+# the sparsity sweep: (label, density of the prunable weights, file); density 1 is the dense model
+SPARSE = [("class 3, dense", "class3.jsonl"), ("class 3, 50 %", "sparse50-class3.jsonl"),
+          ("class 3, 70 %", "sparse70-class3.jsonl"), ("class 3, 90 %", "sparse-class3.jsonl"),
+          ("class 3, 90 %, seeds 5–9", "sparse-class3-seeds5-9.jsonl"), ("class 3, 95 %", "sparse95-class3.jsonl"),
+          ("class 8, dense", "class8.jsonl"), ("class 8, 70 %", "sparse70-class8.jsonl"), ("class 8, 90 %", "sparse-class8.jsonl")]
+
+
+def sparsity():
+    """One line per model: the default's verdicts and output z, and the density-scaled repair (✗)."""
+    out = ["| model | retrain: verdicts | default: verdicts | output z | TA − retrain's | ✗ repair_lr × density^0.2: verdicts | output z | relearn 40 |",
+           "|---|---|---|---|---|---|---|---|"]
+    for label, f in SPARSE:
+        rows = [json.loads(line) for line in open(f)]
+        retrain = {r["seed"]: r for r in rows if r["variant"] == "retrain"}
+        same = [r for r in rows if r["variant"] == "same"]
+        k = [r for r in rows if r["variant"] == "k02"]
+        cells = [verdicts(list(retrain.values())), verdicts(same), guard.ms([r["output_z"] for r in same]),
+                 guard.ms([retrain[r["seed"]]["ta"] - r["ta"] for r in same])]
+        cells += [verdicts(k), guard.ms([r["output_z"] for r in k]), guard.ms([r["relearn_40"] for r in k])] if k else ["–"] * 3
+        out.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(out)
 
 
 def verdicts(rows):
@@ -69,7 +96,9 @@ if __name__ == "__main__":
     print("Mean TA gap over the ten classes: previous default %.2f, new default %.2f\n"
           % (st.fmean(gaps["default"]), st.fmean(gaps["same"])))
     print("#### Confirming seeds and the sparse model\n\n" + per_class(confirm)[0] + "\n")
+    print("#### Sparsity (90 % OMP models and the sweep's 50, 70 and 95 %), seeds 0–4 unless said\n\n" + sparsity() + "\n")
     for c in range(10):
         print(f"#### Class {c}, seeds 0–4, every variant\n\n" + guard.table(f"class{c}.jsonl") + "\n")
-    for name in ("class3-seeds5-9", "class8-seeds5-9", "sparse-class3"):
+    for name in ("class3-seeds5-9", "class8-seeds5-9", "sparse-class3", "sparse-class3-seeds5-9", "sparse50-class3",
+                 "sparse70-class3", "sparse95-class3", "sparse-class8", "sparse70-class8"):
         print(f"#### {name}, every variant\n\n" + guard.table(f"{name}.jsonl") + "\n")
