@@ -139,12 +139,12 @@ def relearning_guard(task: Task, masks, radius: float, n: int, weight: float) ->
     """The repair's guard against relearning (a sharpness-aware term, as SAM: Foret et al. 2021,
     turned against relearning as in Fan et al. 2025): take the first step of a relearning attack
     (`radius` down the cross-entropy of a batch of `n` augmented forget images under their own
-    labels), and at that point measure on the same batch (as SAM does) how far those images'
-    forgotten-class logit rises above the best remaining class (a hinge, 0 for images still put
-    elsewhere). Its gradient, times `weight`, taken at the moved weights, is left in the body's
-    `.grad` for the repair step to add to (as SAM does); the head's is dropped (through the head
-    the guard pushes the forgotten class down everywhere: over-forgotten on every seed,
-    docs/results.md). Returns the hinge's value.
+    labels), and at that point measure on the same batch how far those images' forgotten-class
+    logit rises above the best remaining class (a hinge, 0 for images still put elsewhere). As in
+    SAM, one batch gives both the step and the gradient: the hinge's gradient, times `weight`,
+    taken at the moved weights, is left in the body's `.grad` for the repair step to add to; the
+    head's is dropped (through the head the guard pushes the forgotten class down everywhere:
+    over-forgotten on every seed, docs/results.md). Returns the hinge's value.
     """
     model = task.model
     x, y = batch(task.data, task.sample(task.forget_idx, n), task.train_cfg, task.generator)
@@ -401,7 +401,6 @@ def authors(task: Task, cfg) -> int:
     all of D_train (members) vs D_val, once per checkpoint and settings (cached).
     """
     import copy
-    import time
 
     from dau_cli.engine.unlearn.attacker import (TokenAttacker, load_cached, membership_targets, model_digest,
                                                   save_cached, view)
