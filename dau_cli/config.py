@@ -71,15 +71,21 @@ class _Checked:
 
 @dataclass(frozen=True)
 class DataConfig(_Checked):
-    dataset: str = opt("digits", "dataset name: digits (embedded), cifar10, cifar100", choices=("digits", "cifar10", "cifar100"))
-    data_root: str = opt("", "where the dataset lives; empty = <DAU_HOME>/data")
-    download: bool = opt(False, "download the dataset if it is missing (cifar only)")
+    dataset: str = opt("digits", "dataset: digits (embedded), fashion-mnist, mnist, cifar10, cifar100, svhn, or "
+                       "folder:PATH (one subfolder of images per class)",
+                       choices=("digits", "fashion-mnist", "mnist", "cifar10", "cifar100", "svhn"), pattern=r"folder:.+")
+    data_root: str = opt("", "where the dataset lives; empty = <DAU_HOME>/data (fashion-mnist: also Debian's "
+                         "/usr/share/datasets/fashion-mnist)")
+    download: bool = opt(False, "download the dataset if it is missing (through torchvision; not for digits or a folder)")
+    image_size: int = opt(32, "image folders: every image is centre-cropped and resized to this many pixels a side",
+                          min=8, max=512)
+    color: str = opt("rgb", "image folders: rgb (3 channels) or grayscale (1)", choices=("rgb", "grayscale"))
     split_seed: int = opt(0, "seed of the stratified validation (and, for digits, test) split", min=0, max=UNBOUNDED_SEED)
 
 
 @dataclass(frozen=True)
 class ModelConfig(_Checked):
-    arch: str = opt("cnn", "architecture: cnn, resnet18, vgg16_bn", choices=("cnn", "resnet18", "vgg16_bn"))
+    arch: str = opt("cnn", "architecture: cnn, lenet, resnet18, vgg16_bn", choices=("cnn", "lenet", "resnet18", "vgg16_bn"))
     width: int = opt(32, "channels of the first block (cnn only)", min=1, max=1024)
 
 

@@ -84,7 +84,7 @@ def _load_masks(path: str | None) -> dict[str, torch.Tensor] | None:
 
 def train_reference(*, dataset: str, root: str, splits: dict[str, list[int]], arch: str, arch_args: dict,
                     recipe: dict, seed: int, exclude: list[int], keep_weights: bool, device: str = "cpu",
-                    masks: str | None = None) -> dict:
+                    masks: str | None = None, options: dict | None = None, fingerprint: str | None = None) -> dict:
     """One reference model: trained with `recipe` and `seed` on D_train minus `exclude` (from scratch
     under the pruning masks stored at `masks`, if given, as `retrain` does), then one
     inference pass over every image. Returns {"seed", "trained_on", "stats": {statistic: (N,)
@@ -98,7 +98,8 @@ def train_reference(*, dataset: str, root: str, splits: dict[str, list[int]], ar
     from dau_cli.engine.train import fit, pick_device, predict, prepare
 
     dev = pick_device(device)
-    data = load_data(dataset, root, splits={k: torch.as_tensor(v, dtype=torch.int64) for k, v in splits.items()}).to(dev)
+    data = load_data(dataset, root, splits={k: torch.as_tensor(v, dtype=torch.int64) for k, v in splits.items()},
+                     options=options, expect=fingerprint).to(dev)
     train_idx = data.splits["train"]
     if exclude:
         train_idx = train_idx[~torch.isin(train_idx, torch.as_tensor(exclude, dtype=torch.int64))]
@@ -118,7 +119,7 @@ def train_reference(*, dataset: str, root: str, splits: dict[str, list[int]], ar
 
 def tamper_reference(*, reference: str, dataset: str, root: str, splits: dict[str, list[int]], arch: str,
                      arch_args: dict, recipe: dict, forget: list[int], settings: dict, device: str = "cpu",
-                     masks: str | None = None) -> dict:
+                     masks: str | None = None, options: dict | None = None, fingerprint: str | None = None) -> dict:
     """The relearning and probe tests of a stored OUT reference (its weights must be kept), relearning
     under the bank's pruning masks if it has them."""
     from dau_cli.engine.checkpoint import restore_model  # noqa: F401  (documents the model format)
@@ -128,7 +129,8 @@ def tamper_reference(*, reference: str, dataset: str, root: str, splits: dict[st
     from dau_cli.engine.train import pick_device, prepare
 
     dev = pick_device(device)
-    data = load_data(dataset, root, splits={k: torch.as_tensor(v, dtype=torch.int64) for k, v in splits.items()}).to(dev)
+    data = load_data(dataset, root, splits={k: torch.as_tensor(v, dtype=torch.int64) for k, v in splits.items()},
+                     options=options, expect=fingerprint).to(dev)
     stored = load_result(reference)
     model = prepare(build_model(arch, data.num_classes, data.input_shape, **arch_args), dev)
     model.load_state_dict(stored["state_dict"])
@@ -330,7 +332,8 @@ def bank_for(ckpt: dict, forget: ForgetSet, home: Path | None = None) -> Bank:
     d = ckpt["data"]
     splits = {s: torch.as_tensor(d["splits"][s], dtype=torch.int64).tolist() for s in ("train", "val", "test")}
     spec = {"dataset": d["dataset"], "root": d["root"], "splits": splits, "arch": ckpt["arch"],
-            "arch_args": dict(ckpt["arch_args"]), "recipe": recipe_of(ckpt)}
+            "arch_args": dict(ckpt["arch_args"]), "recipe": recipe_of(ckpt),
+            "options": dict(d.get("options") or {}), "fingerprint": d.get("fingerprint") or None}
     packed = ckpt.get("masks") or None
     root = (home or dau_home()) / "bank" / _digest(view_key(ckpt))
     if packed:
@@ -347,6 +350,9 @@ def view_key(ckpt: dict) -> dict:
     key = {"dataset": d["dataset"],
            "splits": {s: indices_digest(d["splits"][s]) for s in ("train", "val", "test")},
            "arch": ckpt["arch"], "arch_args": dict(ckpt["arch_args"]), "recipe": recipe_of(ckpt)}
+    for recorded in ("fingerprint", "options"):  # the images themselves, where the checkpoint records them
+        if d.get(recorded):
+            key[recorded] = d[recorded]
     if ckpt.get("masks"):
         key["masks"] = masks_digest(ckpt["masks"])
     return key

@@ -69,7 +69,7 @@ def schema_problem(ckpt: dict[str, Any]) -> str | None:
     """What makes a loaded checkpoint unusable, or None: the one check every command relies on, so no
     later step meets a wrong type, a weight that does not fit the architecture, a mask for a
     parameter that does not exist, or split indices that are negative, out of range or overlap."""
-    from dau_cli.engine.data import DATASET_SIZES
+    from dau_cli.engine.data import DATASET_SIZES, DATASETS
     from dau_cli.engine.models import MODELS, build_model
 
     missing = [k for k in REQUIRED if k not in ckpt]
@@ -89,14 +89,19 @@ def schema_problem(ckpt: dict[str, Any]) -> str | None:
     if names is not None and (len(names) != ckpt["num_classes"] or not all(isinstance(n, str) for n in names)):
         return f"class_names are not {ckpt['num_classes']} strings"
     data = ckpt["data"]
-    if not isinstance(data.get("dataset"), str) or data["dataset"] not in DATASET_SIZES:
-        return f"data.dataset is {data.get('dataset')!r}, not one of {', '.join(DATASET_SIZES)}"
+    if not isinstance(data.get("dataset"), str) or data["dataset"] not in DATASETS:
+        return f"data.dataset is {data.get('dataset')!r}, not one of {', '.join(DATASETS)}"
+    size = data.get("size", DATASET_SIZES.get(data["dataset"]))  # recorded since data sets vary in size
+    if not (isinstance(size, int) and not isinstance(size, bool) and 0 < size <= 1 << 40):
+        return "data.size is not the number of images"
+    if not isinstance(data.get("fingerprint", ""), str) or not isinstance(data.get("options", {}), dict):
+        return "data.fingerprint or data.options is malformed"
     if not isinstance(data.get("root"), str):
         return "data.root is not a path"
     shape = data.get("input_shape")
     if not (isinstance(shape, list) and len(shape) == 3 and all(isinstance(x, int) and 0 < x <= 4096 for x in shape)):
         return "data.input_shape is not [channels, height, width]"
-    problem = _splits_problem(data.get("splits"), DATASET_SIZES[data["dataset"]])
+    problem = _splits_problem(data.get("splits"), size)
     if problem:
         return problem
     sd = ckpt["state_dict"]
@@ -124,7 +129,7 @@ def schema_problem(ckpt: dict[str, Any]) -> str | None:
                 and entry["bits"].numel() == (sd[name].numel() + 7) // 8):
             return f"the mask of '{name}' does not fit its parameter"
     for i, e in enumerate(ckpt["lineage"], 1):
-        if not (isinstance(e, dict) and e.get("op") in ("train", "prune", "forget") and isinstance(e.get("config"), dict)
+        if not (isinstance(e, dict) and e.get("op") in ("train", "import", "prune", "forget") and isinstance(e.get("config"), dict)
                 and isinstance(e.get("device"), str)
                 and all(isinstance(e.get(k), (int, float)) and not isinstance(e.get(k), bool)
                         for k in ("time", "wall_time_s", "image_passes"))):
@@ -132,7 +137,7 @@ def schema_problem(ckpt: dict[str, Any]) -> str | None:
         if "forget_indices" in e:
             fi = e["forget_indices"]
             if not (isinstance(fi, torch.Tensor) and fi.dim() == 1 and not fi.is_floating_point()
-                    and (fi.numel() == 0 or (int(fi.min()) >= 0 and int(fi.max()) < DATASET_SIZES[data["dataset"]]))):
+                    and (fi.numel() == 0 or (int(fi.min()) >= 0 and int(fi.max()) < size))):
                 return f"lineage entry {i}: forget_indices are not positions in the dataset"
     return None
 
@@ -140,7 +145,7 @@ def schema_problem(ckpt: dict[str, Any]) -> str | None:
 def _splits_problem(splits: Any, size: int) -> str | None:
     if not isinstance(splits, dict) or set(splits) != {"train", "val", "test"}:
         return "data.splits is not {train, val, test}"
-    seen = torch.zeros(size, dtype=torch.bool)
+    seen = torch.zeros(0, dtype=torch.int64)  # sorted positions of the splits checked so far (no size-long array)
     for name, idx in splits.items():
         if not (isinstance(idx, torch.Tensor) and idx.dim() == 1 and not idx.is_floating_point() and idx.numel() > 0):
             return f"the {name} split is not a list of integer positions"
@@ -149,9 +154,9 @@ def _splits_problem(splits: Any, size: int) -> str | None:
             return f"the {name} split has positions outside 0..{size - 1} ({lo if lo < 0 else hi})"
         if len(torch.unique(idx)) != len(idx):
             return f"the {name} split repeats positions"
-        if bool(seen[idx].any()):
+        if bool(torch.isin(idx, seen).any()):
             return f"the {name} split overlaps another split"
-        seen[idx] = True
+        seen = torch.cat([seen, idx.long()])
     return None
 
 
@@ -230,10 +235,9 @@ def restore_model(ckpt: dict, device: torch.device | str = "cpu") -> torch.nn.Mo
 
 def restore(ckpt: dict, device: torch.device | str = "cpu", data_root: str | None = None):
     """(model, data) exactly as recorded: architecture and weights, dataset and split indices."""
-    from dau_cli.engine.data import load_data
+    from dau_cli.engine.data import load_recorded
 
-    d = ckpt["data"]
-    data = load_data(d["dataset"], data_root or d["root"], splits=d["splits"])
+    data = load_recorded(ckpt["data"], data_root)
     return restore_model(ckpt, device), data.to(device)
 
 

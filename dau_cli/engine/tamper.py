@@ -52,10 +52,9 @@ def bias_fake(ckpt: dict, classes: list[int], delta: float = 30.0, data: Data | 
     if bad:
         raise DauError(f"class {bad[0]} is out of range: this model has classes 0..{ckpt['num_classes'] - 1}")
     if data is None:
-        from dau_cli.engine.data import load_data
+        from dau_cli.engine.data import load_recorded
 
-        d = ckpt["data"]
-        data = load_data(d["dataset"], d["root"], splits=d["splits"])
+        data = load_recorded(ckpt["data"])
     train = data.splits["train"].cpu()
     chosen = train[torch.isin(data.labels.cpu()[train], torch.tensor(classes))].sort().values
     forget = ForgetSet("class", chosen, classes=tuple(classes))

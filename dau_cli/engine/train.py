@@ -230,11 +230,12 @@ def train_checkpoint(config: dict, sink: EventSink) -> tuple[dict, dict]:
 
     dc, mc, tc = config["data"], config["model"], config["train"]
     device = pick_device(tc.device)
-    data = load_data(dc.dataset, dc.data_root or None, dc.download, dc.split_seed).to(device)
+    data = load_data(dc.dataset, dc.data_root or None, dc.download, dc.split_seed,
+                     options={"image_size": dc.image_size, "color": dc.color}).to(device)
     arch_args = {"width": mc.width} if mc.arch == "cnn" else {}
     torch.manual_seed(tc.seed)
     model = prepare(build_model(mc.arch, data.num_classes, data.input_shape, **arch_args), device)
-    sink.emit("log", level="info", message=f"{dc.dataset}: {len(data.splits['train'])} train, "
+    sink.emit("log", level="info", message=f"{data.name} from {data.root}: {len(data.splits['train'])} train, "
               f"{len(data.splits['val'])} val, {len(data.splits['test'])} test images on {device}")
     result = fit(model, data, data.splits["train"], tc, sink, val_idx=data.splits["val"])
     metrics = {f"{s}_acc": accuracy(model, data, data.splits[s]) for s in ("train", "val", "test")}
