@@ -117,14 +117,14 @@ FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sanda
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 
-def _idx_dataset(title: str, tv_class: str, class_names: list[str], system: list[Path], how: str) -> Loader:
+def _idx_dataset(title: str, tv_class: str, class_names: list[str], debian: bool, how: str) -> Loader:
     """MNIST-style data: the four IDX files in --data-root (or torchvision's ROOT/<Class>/raw), or,
     with no --data-root, in DAU_HOME/data and the system's datasets folder."""
 
     def candidates(root: Path | None) -> list[Path]:
         bases = [root] if root else [default_data_root()]
         found = [d for b in bases for d in (b, b / tv_class / "raw", b / title.lower())]
-        return found + ([] if root else system)
+        return found + ([DEBIAN_FASHION] if debian and not root else [])
 
     def find(folder: Path) -> list[Path] | None:
         paths = []
@@ -219,8 +219,8 @@ DATASET_SIZES = {"digits": 1797, "cifar10": 60_000, "cifar100": 60_000, "fashion
 
 DATASETS: dict[str, Loader] = {
     "digits": load_digits,
-    "mnist": _idx_dataset("MNIST", "MNIST", [str(c) for c in range(10)], [], "pass --download to fetch it"),
-    "fashion-mnist": _idx_dataset("Fashion-MNIST", "FashionMNIST", FASHION_CLASSES, [DEBIAN_FASHION],
+    "mnist": _idx_dataset("MNIST", "MNIST", [str(c) for c in range(10)], False, "pass --download to fetch it"),
+    "fashion-mnist": _idx_dataset("Fashion-MNIST", "FashionMNIST", FASHION_CLASSES, True,
                                   "install Debian's package (apt-get install dataset-fashion-mnist) or pass "
                                   "--download to fetch it"),
     "cifar10": _torchvision_cifar("CIFAR10", "cifar-10-batches-py"),
