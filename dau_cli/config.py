@@ -18,11 +18,12 @@ from dau_cli.errors import DauError
 
 
 def opt(default: Any, help: str, *, min: float | None = None, max: float | None = None, above: float | None = None,
-        below: float | None = None, choices: tuple[str, ...] | None = None, pattern: str | None = None) -> Any:
+        below: float | None = None, choices: tuple[str, ...] | None = None, pattern: tuple[str, str] | None = None) -> Any:
     """A setting with its default, its meaning and its valid range, declared together.
 
     `min`/`max` are inclusive bounds, `above`/`below` exclusive ones; `choices` lists the valid
-    strings and `pattern` (a regular expression) admits more, e.g. `cuda:1`. `check` applies them.
+    strings and `pattern` (a regular expression, and how a message shows it) admits more, e.g.
+    `cuda:1`. `check` applies them.
     """
     rules = {k: v for k, v in (("min", min), ("max", max), ("above", above), ("below", below), ("choices", choices),
                                ("pattern", pattern)) if v is not None}
@@ -39,8 +40,9 @@ def check(dotted: str, f: dataclasses.Field, value: Any, where: str = "") -> Non
     m = f.metadata
     source = f" (from {where})" if where else ""
     if "choices" in m and value not in m["choices"] and not (
-            "pattern" in m and isinstance(value, str) and re.fullmatch(m["pattern"], value)):
-        raise DauError(f"{dotted} must be one of {', '.join(m['choices'])}, got '{value}'{source}")
+            "pattern" in m and isinstance(value, str) and re.fullmatch(m["pattern"][0], value)):
+        shown = ", ".join(m["choices"]) + (f" or {m['pattern'][1]}" if "pattern" in m else "")
+        raise DauError(f"{dotted} must be one of {shown}, got '{value}'{source}")
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return
     ok = math.isfinite(value) and all(
@@ -69,11 +71,17 @@ class _Checked:
             check(f"{section}.{f.name}", f, getattr(self, f.name))
 
 
+# Images in each named data set (training and test together); an image folder's is known once read.
+DATASET_SIZES = {"digits": 1797, "fashion-mnist": 70_000, "mnist": 70_000, "cifar10": 60_000, "cifar100": 60_000,
+                 "svhn": 99_289}
+
+
 @dataclass(frozen=True)
 class DataConfig(_Checked):
     dataset: str = opt("digits", "dataset: digits (embedded), fashion-mnist, mnist, cifar10, cifar100, svhn, or "
                        "folder:PATH (one subfolder of images per class)",
-                       choices=("digits", "fashion-mnist", "mnist", "cifar10", "cifar100", "svhn"), pattern=r"folder:.+")
+                       choices=tuple(DATASET_SIZES),
+                       pattern=(r"folder:.+", "folder:PATH"))
     data_root: str = opt("", "where the dataset lives; empty = <DAU_HOME>/data (fashion-mnist: also Debian's "
                          "/usr/share/datasets/fashion-mnist)")
     download: bool = opt(False, "download the dataset if it is missing (through torchvision; not for digits or a folder)")
@@ -101,7 +109,7 @@ class TrainConfig(_Checked):
     crop_pad: int = opt(1, "padded random crop: pixels of zero padding (0 = no crop)", min=0, max=64)
     flip: bool = opt(False, "random horizontal flips (off for digits: a flipped 2 is not a 2)")
     seed: int = opt(0, "seed of initialisation, batch order and augmentation", min=0, max=UNBOUNDED_SEED)
-    device: str = opt("auto", "auto, cpu or cuda", choices=("auto", "cpu", "cuda"), pattern=r"cuda:\d+")
+    device: str = opt("auto", "auto, cpu, cuda or cuda:N", choices=("auto", "cpu", "cuda"), pattern=(r"cuda:\d+", "cuda:N"))
     compile: bool = opt(False, "torch.compile the model for the training loop (off until measured on a GPU: docs/results.md)")
 
 

@@ -11,13 +11,14 @@ from dau_cli.errors import DauError
 
 @pytest.mark.parametrize("name", sorted(list_recipes()))
 def test_every_recipe_loads(name):
-    from dau_cli.engine.data import DATASETS
+    from dau_cli.engine.data import DATASETS, parse_dataset
     from dau_cli.engine.models import MODELS
 
     raw = read_recipe(name)
     assert set(raw) <= set(SECTIONS)
     config = resolve(name)
-    assert config["data"].dataset in DATASETS and config["model"].arch in MODELS
+    dataset, _ = parse_dataset(config["data"].dataset, config["data"].data_root or None)
+    assert dataset in DATASETS and config["model"].arch in MODELS
     for section, values in raw.items():
         for key, value in values.items():
             assert getattr(config[section], key) == value, f"{section}.{key}"

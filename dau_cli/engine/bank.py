@@ -175,8 +175,10 @@ def recipe_of(ckpt: dict) -> dict:
     seed (each reference has its own) and the settings that say how it runs, not what it learns."""
     import dataclasses
 
+    from dau_cli.engine.checkpoint import needs_recipe
     from dau_cli.engine.forget import original_train_config
 
+    needs_recipe(ckpt, "a reference bank")
     cfg = dataclasses.asdict(original_train_config(ckpt))
     for what_runs_it in NOT_RECIPE:
         cfg.pop(what_runs_it, None)
@@ -350,9 +352,8 @@ def view_key(ckpt: dict) -> dict:
     key = {"dataset": d["dataset"],
            "splits": {s: indices_digest(d["splits"][s]) for s in ("train", "val", "test")},
            "arch": ckpt["arch"], "arch_args": dict(ckpt["arch_args"]), "recipe": recipe_of(ckpt)}
-    for recorded in ("fingerprint", "options"):  # the images themselves, where the checkpoint records them
-        if d.get(recorded):
-            key[recorded] = d[recorded]
+    if d["dataset"] == "folder":  # a folder's name says nothing of its images: their fingerprint does
+        key.update(fingerprint=d.get("fingerprint"), options=d.get("options"))
     if ckpt.get("masks"):
         key["masks"] = masks_digest(ckpt["masks"])
     return key

@@ -45,7 +45,7 @@ DAMAGES: dict[str, tuple[Callable[[dict], None], str]] = {
     "float split": (lambda c: c["data"]["splits"].__setitem__("val", c["data"]["splits"]["val"].float()),
                     "not a list of integer positions"),
     "missing split": (lambda c: c["data"]["splits"].pop("test"), "data.splits is not"),
-    "unknown dataset": (lambda c: c["data"].__setitem__("dataset", "mnist"), "data.dataset is 'mnist'"),
+    "unknown dataset": (lambda c: c["data"].__setitem__("dataset", "imagenet"), "data.dataset is 'imagenet'"),
     "lineage not a list": (lambda c: c.__setitem__("lineage", {"op": "train"}), "wrong types: lineage"),
     "malformed lineage entry": (lambda c: c["lineage"].append({"op": "forget"}), "lineage entry 2 is malformed"),
     "negative forget indices": (lambda c: c["lineage"].append({**c["lineage"][0], "op": "forget",

@@ -28,10 +28,10 @@ def test_every_default_passes_its_own_check_and_every_number_declares_a_range():
     ("train.momentum=1.5", "train.momentum must be at least 0 and below 1"),
     ("train.seed=-1", "train.seed must be at least 0"),
     ("model.width=0", "model.width must be at least 1"),
-    ("model.arch=mlp", "model.arch must be one of cnn, resnet18, vgg16_bn"),
-    ("train.device=tpu", "train.device must be one of auto, cpu, cuda"),
+    ("model.arch=mlp", "model.arch must be one of cnn, lenet, resnet18, vgg16_bn"),
+    ("train.device=tpu", "train.device must be one of auto, cpu, cuda or cuda:N"),
     ("train.schedule=linear", "train.schedule must be one of onecycle, cosine"),
-    ("data.dataset=mnist", "data.dataset must be one of digits, cifar10, cifar100"),
+    ("data.dataset=imagenet", "data.dataset must be one of digits, fashion-mnist, mnist, cifar10, cifar100, svhn or folder:PATH"),
 ])
 def test_train_refuses_out_of_range_settings(refused, tmp_path, setting, says):
     refused("train", "--set", setting, "-o", tmp_path / "m.pt", says=[says, "(from --set)"])
