@@ -10,6 +10,7 @@ from dau_cli.cli import common
 from dau_cli.cli.audit import audit
 from dau_cli.cli.compare import compare, demo
 from dau_cli.cli.forget import forget
+from dau_cli.cli.importing import import_
 from dau_cli.cli.info import info, methods, recipes_app
 from dau_cli.cli.runs import runs_app
 from dau_cli.cli.prune import prune
@@ -53,6 +54,7 @@ def main_options(
 
 
 app.command("train")(train)
+app.command("import")(import_)
 app.command("forget")(forget)
 app.command("compare")(compare)
 app.command("demo")(demo)

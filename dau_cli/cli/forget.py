@@ -83,12 +83,14 @@ def forget(
 
     with loading("loading torch"):
         from dau_cli.engine.audit import audit
-        from dau_cli.engine.checkpoint import load_checkpoint, restore, save_checkpoint
+        from dau_cli.engine.checkpoint import load_checkpoint, needs_recipe, restore, save_checkpoint
         from dau_cli.engine.forget import forget_checkpoint, original_train_config
         from dau_cli.engine.forget_sets import select_forget_set
         from dau_cli.engine.train import pick_device
     with loading(f"loading {checkpoint} and its data"):
         ckpt = load_checkpoint(checkpoint)
+        if method == "retrain":
+            needs_recipe(ckpt, "--method retrain")
         dev = pick_device(device or original_train_config(ckpt).device)
         model, data = restore(ckpt, dev, str(data_root) if data_root else None)
         fs = select_forget_set(data.labels, data.splits["train"], classes=classes, random=random, indices=indices,

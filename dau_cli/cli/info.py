@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from dau_cli.cli.common import escape, handle_errors, note, out, pct, print_json
+from dau_cli.config import DATASET_SIZES
 from dau_cli.errors import DauError
 
 
@@ -58,6 +59,9 @@ def info(
         "arch_args": ckpt["arch_args"],
         "dataset": ckpt["data"]["dataset"],
         "data_root": ckpt["data"]["root"],
+        "data_size": ckpt["data"].get("size", DATASET_SIZES.get(ckpt["data"]["dataset"])),
+        "fingerprint": ckpt["data"].get("fingerprint") or None,
+        "data_options": ckpt["data"].get("options") or {},
         "num_classes": ckpt["num_classes"],
         "class_names": ckpt.get("class_names", []),
         "splits": {k: len(v) for k, v in ckpt["data"]["splits"].items()},
@@ -73,7 +77,16 @@ def info(
     t = Table(title=escape(str(checkpoint)), show_header=False)
     t.add_row("architecture", escape(f"{report['arch']} {report['arch_args'] or ''}"))
     t.add_row("parameters", f"{report['parameters']:,}")
-    t.add_row("dataset", escape(f"{report['dataset']} ({report['num_classes']} classes) from {report['data_root']}"))
+    options = "".join(f", {k} {v}" for k, v in report["data_options"].items())
+    t.add_row("dataset", escape(f"{report['dataset']}: {report['data_size']:,} images of "
+                                f"{'x'.join(map(str, ckpt['data']['input_shape']))}, {report['num_classes']} classes"
+                                f"{options}"))
+    t.add_row("read from", escape(report["data_root"]))
+    t.add_row("fingerprint", escape(report["fingerprint"] or "not recorded (made before dau recorded fingerprints)"))
+    imported = ckpt["lineage"][0] if ckpt["lineage"] and ckpt["lineage"][0]["op"] == "import" else None
+    if imported:
+        t.add_row("imported", escape(f"{imported.get('file')} ({imported.get('sha256')})"))
+        t.add_row("not checked", escape("; ".join(imported.get("unchecked", []))))
     t.add_row("splits", ", ".join(f"{k} {v}" for k, v in report["splits"].items()))
     t.add_row("sparsity", f"{100 * overall:.1f} % of prunable weights are zero")
     t.add_row("metrics", escape(", ".join(f"{k} {pct(v) if isinstance(v, float) else v}"
@@ -109,6 +122,11 @@ def _did(e: dict) -> str:
         return f"{which}, {size} samples, with {e.get('method')} (seed {e.get('seed', 0)})"
     if e["op"] == "prune":
         return f"{e.get('method')} to {100 * (e.get('sparsity') or 0):.1f} % sparsity"
+    if e["op"] == "import":
+        c = e.get("config") or {}
+        arch = (c.get("arch_args") or {}).get("name", c.get("arch", ""))
+        how = "its recipe given" if e.get("recipe") else "no recipe"
+        return f"{arch} weights from {Path(e.get('file', '?')).name} ({str(e.get('sha256', ''))[7:19]}), {how}"
     if e["op"] == "train":
         c = e.get("config") or {}
         data, model, train = (c.get(k) or {} for k in ("data", "model", "train"))
@@ -151,15 +169,29 @@ def recipes_ls(json_out: bool = typer.Option(False, "--json", help="Print JSON i
     """List the presets.  Example:  dau recipes ls"""
     from dau_cli.config import list_recipes
 
-    found = {name: (path, _first_comment(path)) for name, path in list_recipes().items()}
+    found = {name: (path, _first_comment(path), _data_of(name)) for name, path in list_recipes().items()}
     if json_out:
-        print_json({"recipes": [{"name": n, "path": str(p), "description": d} for n, (p, d) in found.items()]})
+        print_json({"recipes": [{"name": n, "path": str(p), "description": d, **data}
+                                for n, (p, d, data) in found.items()]})
         return
     from dau_cli.cli.tables import Col, fit
 
-    t, _ = fit(out, [Col("recipe"), Col("what it is", wrap=True)],
-               [[escape(name), escape(what)] for name, (_, what) in found.items()])
+    def data_words(d: dict) -> str:
+        size = f"{d['data_size']:,} images" if d["data_size"] else "size once read"
+        return f"{d['dataset']} ({size})" if d["dataset"] else "the checkpoint's"
+
+    t, _ = fit(out, [Col("recipe"), Col("data"), Col("what it is", wrap=True)],
+               [[escape(name), escape(data_words(data)), escape(what)] for name, (_, what, data) in found.items()])
     out.print(t)
+
+
+def _data_of(name: str) -> dict:
+    """The data set a recipe trains on and its size (None for a method-only recipe, which uses the
+    checkpoint's data, and for an image folder's size, known once it is read)."""
+    from dau_cli.config import read_recipe
+
+    dataset = read_recipe(name).get("data", {}).get("dataset")
+    return {"dataset": dataset, "data_size": DATASET_SIZES.get(dataset)}
 
 
 def _first_comment(path: Path) -> str:

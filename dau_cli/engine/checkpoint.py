@@ -42,6 +42,25 @@ def lineage_entry(op: str, config: dict, wall_time_s: float, image_passes: int, 
             "image_passes": int(image_passes), "device": device, "versions": versions(), **extra}
 
 
+def training_recipe(ckpt: dict) -> dict | None:
+    """The config the weights were trained with: the first `train` entry's, or the recipe a model
+    was imported with; None for a model imported without one (nothing can be retrained like it)."""
+    lineage = ckpt.get("lineage") or []
+    if lineage and lineage[0].get("op") == "import":
+        return lineage[0].get("recipe")
+    first_train = next((e for e in lineage if e.get("op") == "train"), None)
+    return first_train["config"] if first_train else (ckpt.get("config") or {})
+
+
+def needs_recipe(ckpt: dict, doing: str) -> dict:
+    """The training recipe, or one line saying that `doing` needs one."""
+    recipe = training_recipe(ckpt)
+    if recipe is None:
+        raise DauError(f"{doing} trains models as the original was trained, and this model was imported without "
+                       f"--recipe; import it again with --recipe NAME|FILE saying how it was trained")
+    return recipe
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read and validate a checkpoint; every failure is one DauError line."""
     path = check_checkpoint(path)
@@ -69,7 +88,8 @@ def schema_problem(ckpt: dict[str, Any]) -> str | None:
     """What makes a loaded checkpoint unusable, or None: the one check every command relies on, so no
     later step meets a wrong type, a weight that does not fit the architecture, a mask for a
     parameter that does not exist, or split indices that are negative, out of range or overlap."""
-    from dau_cli.engine.data import DATASET_SIZES, DATASETS
+    from dau_cli.config import DATASET_SIZES
+    from dau_cli.engine.data import DATASETS
     from dau_cli.engine.models import MODELS, build_model
 
     missing = [k for k in REQUIRED if k not in ckpt]

@@ -214,8 +214,6 @@ def load_folder(root: Path | None, download: bool, options: dict | None = None) 
 
 
 #: Images in each named dataset (official training images, then official test images).
-DATASET_SIZES = {"digits": 1797, "cifar10": 60_000, "cifar100": 60_000, "fashion-mnist": 70_000, "mnist": 70_000,
-                 "svhn": 99_289}
 
 DATASETS: dict[str, Loader] = {
     "digits": load_digits,

@@ -13,7 +13,7 @@ import time
 import torch
 
 from dau_cli.config import TrainConfig, resolve
-from dau_cli.engine.checkpoint import derive, lineage_entry, unpack_masks
+from dau_cli.engine.checkpoint import derive, lineage_entry, needs_recipe, training_recipe, unpack_masks
 from dau_cli.engine.data import Data
 from dau_cli.engine.forget_sets import ForgetSet, retain_indices
 from dau_cli.engine.train import warm_up_imports
@@ -21,11 +21,9 @@ from dau_cli.runs import EventSink
 
 
 def original_train_config(ckpt: dict) -> TrainConfig:
-    """The recipe the original model was trained with, from the first `train` lineage entry."""
-    for entry in ckpt["lineage"]:
-        if entry["op"] == "train":
-            return resolve(base=entry["config"])["train"]
-    return resolve(base=ckpt.get("config") or {})["train"]
+    """The recipe the original model was trained with (dau's defaults for a model imported without
+    one: the batch size and augmentation that methods other than retrain borrow)."""
+    return resolve(base=training_recipe(ckpt) or {})["train"]
 
 
 def unlearn(ckpt: dict, model: torch.nn.Module, data: Data, forget: ForgetSet, method: str, config: dict,
@@ -34,6 +32,8 @@ def unlearn(ckpt: dict, model: torch.nn.Module, data: Data, forget: ForgetSet, m
     from dau_cli.engine.unlearn import METHODS, Task, check_method
 
     check_method(method)
+    if method == "retrain":
+        needs_recipe(ckpt, "--method retrain")
     task = Task(model=model, data=data, forget=forget, retain_idx=retain_indices(data.splits["train"], forget.indices),
                 train_cfg=original_train_config(ckpt), arch=ckpt["arch"], arch_args=ckpt["arch_args"], sink=sink,
                 seed=seed, masks=unpack_masks(ckpt.get("masks", {})) or None)

@@ -34,7 +34,8 @@ from typing import Any
 import torch
 
 from dau_cli.config import TrainConfig, as_dict, resolve
-from dau_cli.engine.checkpoint import derive, lineage_entry, prunable, restore, sparsity, unpack_masks
+from dau_cli.engine.checkpoint import (derive, lineage_entry, prunable, restore, sparsity, training_recipe,
+                                       unpack_masks)
 from dau_cli.engine.data import Data
 from dau_cli.engine.forget_sets import retain_indices
 from dau_cli.engine.models import build_model
@@ -139,7 +140,7 @@ class _RewindPointReached(Exception):
 def recorded_config(ckpt: dict) -> dict[str, dict]:
     """The training config of the run that made the weights: lineage[0] if it is a `train`."""
     first = ckpt["lineage"][0] if ckpt.get("lineage") else {}
-    return first.get("config") if first.get("op") == "train" else (ckpt.get("config") or {})
+    return first.get("config") if first.get("op") == "train" else (training_recipe(ckpt) or {})
 
 
 def forgotten(ckpt: dict) -> torch.Tensor:

@@ -324,11 +324,20 @@ def judge(ckpt: dict, model: torch.nn.Module, data, forget, references: int = 0,
     Returns {"verdict", "reasons", "tests": {"output", "lira", "relearn", "probe"}, "references"}.
     """
     from dau_cli.engine.bank import TAMPER_REFERENCES, bank_for, run_tamper_tests
-    from dau_cli.engine.checkpoint import unpack_masks
+    from dau_cli.engine.checkpoint import needs_recipe, training_recipe, unpack_masks
     from dau_cli.engine.stats import sample_stats
     from dau_cli.engine.train import predict
 
     sink = sink or EventSink()
+    if training_recipe(ckpt) is None:  # an import without --recipe: no reference can be trained like it
+        if references:
+            needs_recipe(ckpt, "--references")
+        result = {"verdict": "no reference", "tests": {}, "references": {"out": 0, "in": 0},
+                  "reasons": ["a recipe is needed to train reference models: this model was imported without "
+                              "--recipe, so dau does not know how it was trained; import it again with --recipe "
+                              "NAME|FILE, then audit with --references 16"]}
+        sink.emit("verdict", verdict=result["verdict"], reasons=result["reasons"], tests={})
+        return result
     bank = bank_for(ckpt, forget)
     bank.ensure(references, workers, sink, device, ray)  # a failed reference is a warning; the rest are kept
     idx = forget.indices.cpu()
