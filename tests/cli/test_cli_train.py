@@ -228,3 +228,27 @@ def test_cifar10_that_fails_torchvisions_checksums_is_a_user_error(user_error, d
     write_tiny_cifar10(root)  # the official md5s cannot match these files
     line = user_error(dau("train", "--dataset", "cifar10", "--data-root", root, *TINY, "-o", tmp_path / "c.pt"))
     assert "corrupt" in line and str(root) in line and "--download" in line
+
+
+# ----------------------------------------------------------------------------- other data sets, end to end
+
+
+def test_fashion_mnist_files_train_and_other_images_are_refused_later(dau, user_error, tmp_path):
+    """IDX files at --data-root train a lenet; every later command checks the images' fingerprint, so
+    pointing --data-root at other files is one line, and nothing is written."""
+    from makers import make_idx_dataset
+
+    root = make_idx_dataset(tmp_path / "fashion", n_train=100, n_test=40)
+    ckpt = tmp_path / "f.pt"
+    r = dau("train", "--dataset", "fashion-mnist", "--model", "lenet", "--data-root", root, "--epochs", "1",
+            "--device", "cpu", "-o", ckpt, "--json")
+    assert r.exit_code == 0, r.output
+    recorded = load_checkpoint(ckpt)["data"]
+    assert recorded["dataset"] == "fashion-mnist" and recorded["size"] == 140 and recorded["input_shape"] == [1, 28, 28]
+    assert recorded["fingerprint"].startswith("sha256:") and recorded["root"] == str(root)
+    other = make_idx_dataset(tmp_path / "other", n_train=100, n_test=40, seed=5)
+    for args in (("forget", ckpt, "--classes", "3", "-m", "ft", "-o", tmp_path / "out.pt"),
+                 ("audit", ckpt, "--classes", "3")):
+        line = user_error(dau(*args, "--data-root", other))
+        assert "holds other images than the model was trained on" in line and str(other) in line
+    assert not (tmp_path / "out.pt").exists()
