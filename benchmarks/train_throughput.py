@@ -1,7 +1,7 @@
 """Training throughput: dau's data pipeline against the loop research code usually writes.
 
-    python benchmarks/train_throughput.py [--model cnn|resnet18] [--steps N] [--batch-size B]
-                                          [--device cpu|cuda] [--size 32] [--data synthetic|digits]
+    python benchmarks/train_throughput.py [--model cnn|lenet|resnet18] [--steps N] [--batch-size B]
+                                          [--device cpu|cuda] [--size 32] [--data synthetic|digits|fashion-mnist]
 
 Both loops train the same model, from the same initial weights, on the same uint8 images for the
 same number of steps, with the same optimiser (SGD, Nesterov) and one-cycle schedule and the same
@@ -73,6 +73,16 @@ def digits_images(n: int) -> tuple[np.ndarray, np.ndarray]:
     images, labels, _, _ = load_digits(None, False)
     reps = -(-n // len(labels))
     return np.tile(images, (reps, 1, 1, 1))[:n], np.tile(labels, reps)[:n]
+
+
+def fashion_images(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first n of Fashion-MNIST's training images (1x28x28), read as `dau train` reads them."""
+    from dau_cli.engine.data import load_data
+
+    data = load_data("fashion-mnist")
+    if n > int((~data.is_test).sum()):
+        raise SystemExit(f"error: --steps x --batch-size is {n}, more than Fashion-MNIST's 60,000 training images")
+    return data.images[:n].numpy(), data.labels[:n].numpy()
 
 
 class PILImages(torch.utils.data.Dataset):
@@ -166,13 +176,14 @@ def machine(device: torch.device) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="cnn", help="a registered model: cnn, resnet18, vgg16_bn (default cnn)")
+    p.add_argument("--model", default="cnn", help="a registered model: cnn, lenet, resnet18, vgg16_bn (default cnn)")
     p.add_argument("--steps", type=int, default=30, help="timed optimisation steps per loop (default 30)")
     p.add_argument("--batch-size", type=int, default=128, help="images per step (default 128)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--size", type=int, default=32, help="image side of the synthetic data (default 32)")
-    p.add_argument("--data", choices=("synthetic", "digits"), default="synthetic",
-                   help="random RGB images of --size, or the real 8x8 digits repeated (default synthetic)")
+    p.add_argument("--data", choices=("synthetic", "digits", "fashion-mnist"), default="synthetic",
+                   help="random RGB images of --size, the real 8x8 digits repeated, or Fashion-MNIST's training "
+                        "images (default synthetic)")
     p.add_argument("--crop-pad", type=int, default=4, help="padding of the random crop (default 4, as for CIFAR)")
     p.add_argument("--no-flip", action="store_true", help="leave out horizontal flips")
     p.add_argument("--workers", type=int, default=2, help="DataLoader workers of the baseline (default 2)")
@@ -186,7 +197,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     device = pick_device(args.device)
     n = args.steps * args.batch_size
-    images, labels = synthetic_images(n, args.size) if args.data == "synthetic" else digits_images(n)
+    images, labels = {"synthetic": lambda: synthetic_images(n, args.size), "digits": lambda: digits_images(n),
+                      "fashion-mnist": lambda: fashion_images(n)}[args.data]()
     cfg = TrainConfig(epochs=1, batch_size=args.batch_size, crop_pad=args.crop_pad, flip=not args.no_flip,
                       device=str(device))
     torch.manual_seed(0)
