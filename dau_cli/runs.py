@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import secrets
 import socket
 import time
@@ -69,6 +70,13 @@ def new_run_id(command: str) -> str:
     return f"{time.strftime('%Y%m%d-%H%M%S')}-{command}-{secrets.token_hex(3)}"
 
 
+RUN_ID = re.compile(r"\d{8}-\d{6}-[A-Za-z0-9_-]+")  # what new_run_id makes: a folder name, never a path
+
+
+def is_run_id(name: str) -> bool:
+    return bool(RUN_ID.fullmatch(name))
+
+
 class EventSink:
     """Where engine code sends its events. This base class sends them to listeners only."""
 
@@ -91,7 +99,8 @@ class Run(EventSink):
     def __init__(self, command: str, argv: list[str], config: dict[str, Any], device: str = "cpu"):
         super().__init__()
         # A parent that starts dau as a child (`--tui`) names the run so it knows where to look.
-        self.id = os.environ.pop("DAU_RUN_ID", None) or new_run_id(command)
+        given = os.environ.pop("DAU_RUN_ID", None)  # a leftover or foreign value is ignored, never a path
+        self.id = given if given and is_run_id(given) and not (runs_dir() / given).exists() else new_run_id(command)
         self.dir = check_home() / self.id
         self.dir.mkdir(exist_ok=False)
         self.info: dict[str, Any] = {

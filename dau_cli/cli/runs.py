@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any, Optional
@@ -152,19 +153,50 @@ def runs_show(
 @runs_app.command("rm")
 @handle_errors
 def runs_rm(
-    runs: list[str] = typer.Argument(..., help="Run ids (or unique starts, folders, 'latest')."),
+    runs: list[str] = typer.Argument(..., help="Run ids from `dau runs ls`, a unique start of one (at least "
+                                     "4 characters), or 'latest'."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Remove without asking."),
 ) -> None:
-    """Remove run folders (never a running one: stop it first).  Example:  dau runs rm 20261128-0135"""
+    """Remove run folders that dau made in DAU_HOME/runs (never a running one: stop it first).
+    It lists what it will remove and asks, unless --yes; a path, '.', '..' or an empty id is refused.
+
+    Example:  dau runs rm 20261128-0135 --yes
+    """
     from dau_cli.runs import read_run
 
-    paths = [_find(r) for r in runs]
+    paths = list(dict.fromkeys(_removable(r) for r in runs))
     for path in paths:  # refuse before removing anything
         r = read_run(path)
         if r is not None and r["status"] == "running":
             raise DauError(f"run {path.name} is running (pid {r.get('pid')}); stop it first, then remove it")
+    if not yes:
+        if not sys.stdin.isatty():
+            raise DauError(f"runs rm asks before removing {len(paths)} run folder(s); pass --yes to remove "
+                           f"without asking")
+        out.print("will remove: " + ", ".join(escape(p.name) for p in paths), highlight=False)
+        if not typer.confirm("remove them?", default=False, err=True):
+            out.print("nothing removed")
+            return
     for path in paths:
         shutil.rmtree(path)
         out.print(f"removed {escape(path.name)}", highlight=False)
+
+
+def _removable(run: str) -> Path:
+    """A run folder that dau made, directly inside DAU_HOME/runs: by id, a unique start of at least
+    4 characters, or `latest`; never a path, a link, or a folder of another kind."""
+    from dau_cli.cli.tui import resolve_run
+    from dau_cli.runs import is_run_id, read_run, runs_dir
+
+    root = runs_dir()
+    if run != "latest" and (len(run) < 4 or not all(c.isalnum() or c in "-_" for c in run)):
+        raise DauError(f"'{run}' is not a run id; runs rm takes the ids `dau runs ls` shows (or a unique start "
+                       f"of one, at least 4 characters), never a path")
+    path = resolve_run(run, root)
+    if path.is_symlink() or path.resolve().parent != root.resolve() or not is_run_id(path.name) \
+            or read_run(path) is None:
+        raise DauError(f"{path} is not a run folder that dau made in {root}; runs rm removes nothing else")
+    return path.resolve()
 
 
 @runs_app.command("export")
@@ -190,7 +222,8 @@ def runs_export(
     if not csv_out:
         raise DauError("say the format: --csv (one row per step or epoch event)")
     path = _find(run)
-    target = check_output(out_path, [], force) if out_path else None
+    # the run's own files are inputs: never an output, --force included
+    target = check_output(out_path, [path / "events.jsonl", path / "run.json"], force) if out_path else None
     rows: list[dict[str, Any]] = []
     t0 = None
     for ev in read_events(path):

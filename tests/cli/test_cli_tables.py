@@ -82,10 +82,12 @@ def test_runs_show_says_what_a_run_did(dau, runs):
 
 
 def test_runs_rm_refuses_a_running_run_and_removes_a_finished_one(dau, user_error, runs):
-    line = user_error(dau("runs", "rm", runs["train"].name, runs["running"].name))
+    line = user_error(dau("runs", "rm", runs["train"].name, runs["running"].name, "--yes"))
     assert "is running" in line
     assert runs["train"].is_dir() and runs["running"].is_dir()  # refused before removing anything
-    r = dau("runs", "rm", runs["train"].name)
+    line = user_error(dau("runs", "rm", runs["train"].name))  # no terminal to ask at: --yes is needed
+    assert "--yes" in line and runs["train"].is_dir()
+    r = dau("runs", "rm", runs["train"].name, "--yes")
     assert r.exit_code == 0 and not runs["train"].exists()
 
 

@@ -198,3 +198,57 @@ async def test_charts_survive_huge_and_nan_values(tmp_path):
         await pilot.press("escape")
         await pilot.pause(0.2)
         assert app.is_running
+
+
+# ----------------------------------------------------------------------------- group 8: removal is confined
+
+
+def listing(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+@pytest.mark.parametrize("given", ["", ".", "..", "../..", "/", "~", "2025", "20250101-1", "not-a-run", "outside"])
+def test_runs_rm_removes_only_runs_dau_made_inside_dau_home(refused, dau_home, messy_runs, tmp_path, given):
+    """An empty id, `.`, `..`, a path, a too-short or ambiguous start, a folder of another kind:
+    one line, and nothing anywhere is removed (the runs, the rest of DAU_HOME, the folder outside)."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "events.jsonl").write_text("")  # looks like a run folder, but is the user's
+    (outside / "run.json").write_text("{}")
+    (dau_home / "bank").mkdir()
+    (dau_home / "bank" / "ref.pt").write_text("a reference model")
+    arg = str(outside) if given == "outside" else given
+    before_home = listing(dau_home)
+    refused("runs", "rm", arg, "--yes", folder=outside)
+    assert listing(dau_home) == before_home
+
+
+def test_runs_rm_refuses_a_link_in_the_runs_folder(refused, dau_home, messy_runs, tmp_path):
+    target = tmp_path / "mine"
+    target.mkdir()
+    (target / "run.json").write_text("{}")
+    (messy_runs / "20250101-140000-train-linked").symlink_to(target)
+    refused("runs", "rm", "20250101-140000-train-linked", "--yes", folder=target, says=["not a run folder"])
+
+
+def test_a_leftover_dau_run_id_is_ignored_and_never_a_path(monkeypatch, dau_home):
+    from dau_cli.runs import Run
+
+    for leftover in ("../escape", "20250101-100000-train-aaaaaa/../../x"):
+        monkeypatch.setenv("DAU_RUN_ID", leftover)
+        run = Run("train", ["dau"], {})
+        run.finish("completed")
+        assert run.dir.parent == runs_dir() and run.dir.name != leftover
+    monkeypatch.setenv("DAU_RUN_ID", GOOD)
+    record(runs_dir(), GOOD)  # a run of that name exists already: a new id, not a crash
+    run = Run("train", ["dau"], {})
+    run.finish("completed")
+    assert run.dir.name != GOOD
+
+
+def test_runs_export_never_replaces_the_runs_own_files(refused, messy_runs):
+    run = messy_runs / GOOD
+    (run / "events.jsonl").write_text('{"v": 1, "t": 1.0, "type": "step", "phase": "train", "step": 1, "total": 1}\n')
+    for own in ("events.jsonl", "run.json"):
+        refused("runs", "export", GOOD, "--csv", "-o", run / own, "--force", inputs=[run / own], folder=run,
+                says=["refusing to overwrite the input"])
