@@ -22,6 +22,7 @@ import json
 import os
 import re
 import secrets
+import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -71,9 +72,20 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def _replaceable(path: Path) -> None:
+    """Only a regular file is ever replaced: never a link (dangling or not), a device, FIFO or socket."""
+    if path.is_symlink():
+        raise DauError(f"{path} is a link; dau writes only regular files: remove the link or choose another "
+                       f"-o/--out")
+    if os.path.lexists(path) and not stat.S_ISREG(path.lstat().st_mode):
+        raise DauError(f"{path} is not a regular file (a folder, device, FIFO or socket); choose another -o/--out")
+
+
 def write(path: str | Path, fill: Callable[[IO[bytes]], Any], force: bool = False) -> Path:
-    """Write `path` atomically through `fill(binary file)`; without `force`, create-or-fail."""
+    """Write `path` atomically through `fill(binary file)`; without `force`, create-or-fail. Only a
+    regular file is ever replaced."""
     path = Path(path)
+    _replaceable(path)
     tmp = _temp_for(path)
     try:
         with open(tmp, "xb") as f:
@@ -168,8 +180,9 @@ def check_output(out: str | Path, inputs: list[str | Path] = (), force: bool = F
     for i in inputs:
         if out.resolve() == Path(i).resolve():
             raise DauError(f"refusing to overwrite the input {i}; choose another -o/--out")
-    if out.is_dir():
+    if out.is_dir() and not out.is_symlink():
         raise DauError(f"{out} is a folder; give a file name for the output, e.g. -o {out / 'model.pt'}")
+    _replaceable(out)
     if out.exists() and not force:
         raise DauError(f"{out} already exists; pass --force to replace it, or choose another -o/--out")
     folder = out.parent

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -56,3 +57,36 @@ def test_commands_refuse_an_existing_output(refused, ckpt, tmp_path, command):
     out.write_bytes(b"precious")
     args = [str(ckpt) if a == "CKPT" else a for a in command]
     refused(*args, "-o", out, inputs=[ckpt, out], says=["already exists", "--force"])
+
+
+@pytest.mark.parametrize("kind", ["char device", "fifo", "link out", "link in", "dangling link"])
+def test_only_a_regular_file_is_ever_replaced(refused, ckpt, tmp_path, kind):
+    """--force replaces a regular file, never a device, FIFO or link (whose target stays as it was)."""
+    out = tmp_path / "out" / "x.pt"
+    out.parent.mkdir()
+    elsewhere = tmp_path / "elsewhere.txt"
+    elsewhere.write_text("the user's file")
+    if kind == "char device":
+        out = Path(os.devnull)  # as root, replacing it would break the machine
+    elif kind == "fifo":
+        os.mkfifo(out)
+    elif kind == "dangling link":
+        out.symlink_to(tmp_path / "out" / "missing.pt")
+    else:
+        target = elsewhere if kind == "link out" else out.parent / "real.pt"
+        target.write_text("the user's file")
+        out.symlink_to(target)
+    before = os.lstat(out)
+    refused("info", ckpt, "--indices", out, "--classes", "3", "--force", inputs=[ckpt, elsewhere],
+            folder=tmp_path / "out", says=["-o/--out"])
+    after = os.lstat(out)
+    assert (after.st_mode, after.st_ino) == (before.st_mode, before.st_ino)
+
+
+def test_the_writer_itself_refuses_what_is_not_a_regular_file(tmp_path):
+    os.mkfifo(tmp_path / "pipe")
+    with pytest.raises(DauError, match="not a regular file"):
+        write(tmp_path / "pipe", lambda f: f.write(b"x"), force=True)
+    (tmp_path / "link").symlink_to(tmp_path / "pipe")
+    with pytest.raises(DauError, match="is a link"):
+        write(tmp_path / "link", lambda f: f.write(b"x"), force=True)
