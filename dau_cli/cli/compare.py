@@ -33,6 +33,38 @@ from dau_cli.methods import METHODS
 ALL_METHODS = ",".join(METHODS)
 
 
+OWN = ("compare.md", "compare.json", "cells")  # what compare writes in its folder
+
+
+def check_compare_folder(folder: Path, inputs: list[Path], force: bool) -> None:
+    """The output folder is compare's own (new, empty, or holding only what compare wrote there,
+    which a rerun reuses), or --force says to write into it anyway. Checked before any cell runs."""
+    import json
+
+    from dau_cli.errors import DauError
+    from dau_cli.files import check_output
+
+    if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+        raise DauError(f"{folder} is a file or a link; -o takes a folder for compare's cells and tables")
+    if not folder.exists():
+        check_output(folder, inputs)  # its parent exists and takes a folder
+        return
+    check_output(folder / "compare.md", inputs, force=True)  # writable, and never an input
+    foreign = sorted(p.name for p in folder.iterdir() if p.name not in OWN)
+    table = folder / "compare.json"
+    if not foreign and table.exists():
+        try:
+            ours = isinstance(made := json.loads(table.read_text(encoding="utf-8")), dict) and "rows" in made
+        except (OSError, ValueError):
+            ours = False
+        foreign = [] if ours else ["compare.json"]
+    if not foreign and (folder / "compare.md").exists() and not table.exists():
+        foreign = ["compare.md"]
+    if foreign and not force:
+        raise DauError(f"{folder} holds files compare did not write ({', '.join(foreign[:3])}); choose a new folder "
+                       f"with -o, or pass --force to write compare.md, compare.json and cells/ there")
+
+
 @handle_errors
 def compare(
     checkpoint: Path = typer.Argument(..., help="The original (trained) checkpoint."),
@@ -48,6 +80,8 @@ def compare(
     data_root: Optional[Path] = DATA_ROOT_OPTION,
     out_dir: Optional[Path] = typer.Option(None, "-o", "--out", help="Folder for cells, compare.md and compare.json."),
     json_out: bool = typer.Option(False, "--json", help='Print {"rows": [...]} instead of the table.'),
+    force: bool = typer.Option(False, "--force", help="Write into an -o folder that holds files compare did not "
+                               "write (its compare.md, compare.json and cells/ are replaced)."),
     workers: int = WORKERS_OPTION,
     ray: Optional[str] = RAY_OPTION,
     references: int = typer.Option(0, "--references", min=0,
@@ -73,7 +107,7 @@ def compare(
     """
     from dau_cli.config import resolve
     from dau_cli.errors import DauError
-    from dau_cli.files import check_checkpoint, check_output, write_json, write_text
+    from dau_cli.files import check_checkpoint, write_json, write_text
     from dau_cli.runs import check_home
 
     method_list = [m.strip() for m in methods.split(",") if m.strip()]
@@ -100,7 +134,7 @@ def compare(
     tag = {"classes": f"class{classes}", "random": f"random{random}", "indices": "indices"}[mode].replace(",", "-")
     folder = out_dir or checkpoint.with_name(f"compare-{checkpoint.stem}-{tag}")
     ckpts = {"dense": checkpoint, **({"sparse": sparse} if sparse else {})}
-    check_output(folder / "compare.md" if folder.is_dir() else folder, list(ckpts.values()), force=True)
+    check_compare_folder(folder, list(ckpts.values()), force)
     check_home()
     from dau_cli.engine.jobs import make_executor
 

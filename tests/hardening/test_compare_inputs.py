@@ -32,3 +32,23 @@ def test_cell_files_that_do_not_hold_a_cell_are_refused(dau, refused, ckpt, tmp_
         cell.write_bytes(content)
         refused("compare", ckpt, "--classes", "3", *FAST, "--seeds", "1", "-o", folder, inputs=[ckpt, cell],
                 folder=folder, says=[f"cell file {cell}", says, "delete it"])
+
+
+def test_a_folder_of_the_users_files_is_refused_before_any_cell(dau, refused, ckpt, tmp_path):
+    """The user's own compare.md / compare.json (and other files) stay byte-identical; a rerun into
+    compare's own folder is fine; --force writes there on purpose."""
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "compare.md").write_text("my notes on the comparison")
+    (folder / "compare.json").write_text('{"my": "data"}')
+    refused("compare", ckpt, "--classes", "3", *FAST, "--seeds", "1", "-o", folder,
+            inputs=[ckpt, folder / "compare.md", folder / "compare.json"], folder=folder,
+            says=["compare did not write", "--force"])
+    (folder / "compare.json").unlink()
+    (folder / "notes.txt").write_text("x")
+    refused("compare", ckpt, "--classes", "3", *FAST, "--seeds", "1", "-o", folder, inputs=[folder / "notes.txt"],
+            folder=folder, says=["notes.txt"])
+    a_file = tmp_path / "cmp.txt"
+    a_file.write_text("a file, not a folder")
+    refused("compare", ckpt, "--classes", "3", *FAST, "--seeds", "1", "-o", a_file, inputs=[a_file],
+            says=["-o takes a folder"])
