@@ -35,7 +35,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+import math
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +169,42 @@ def _plain(obj: Any) -> Any:
     return obj
 
 
+class BankWarning(UserWarning):
+    """A bank file that was set aside (the audit goes on without it)."""
+
+
+def reference_problem(result: Any, seed: int, trained_on: int, size: int) -> str | None:
+    """What makes a stored reference unusable, or None."""
+    if not isinstance(result, dict) or not isinstance(result.get("stats"), dict):
+        return "it holds no reference statistics"
+    if result.get("seed") != seed:
+        return f"it was made for seed {result.get('seed')!r}, not {seed}"
+    if result.get("trained_on") != trained_on:
+        return f"it was trained on {result.get('trained_on')!r} images, this bank's references on {trained_on}"
+    for name in STATISTICS:
+        t = result["stats"].get(name)
+        if not (isinstance(t, torch.Tensor) and t.dim() == 1 and t.is_floating_point() and len(t) >= size):
+            return f"its {name} is not a vector over the {size} images"
+        if not bool(torch.isfinite(t).all()):
+            return f"its {name} holds NaN or infinite values"
+    return None
+
+
+def tamper_problem(result: Any) -> str | None:
+    """What makes a stored tamper-test result unusable, or None."""
+    def finite(values: Any) -> bool:
+        return isinstance(values, list) and all(isinstance(v, (int, float)) and math.isfinite(v) for v in values)
+
+    if not (isinstance(result, dict) and isinstance(result.get("relearn"), dict) and isinstance(result.get("probe"), dict)):
+        return "it holds no relearning and probe results"
+    if not finite(result["relearn"].get("forget_acc")):
+        return "its relearning accuracies are not finite numbers"
+    if not any(isinstance(result["probe"].get(k), (int, float)) and math.isfinite(result["probe"][k])
+               for k in ("forget_acc", "acc", "accuracy")):
+        return "its probe accuracy is not a finite number"
+    return None
+
+
 # ----------------------------------------------------------------------------- the bank
 
 
@@ -207,6 +245,9 @@ class Bank:
     forget: list[int]
     exclude_seeds: frozenset[int]
     masks: dict[str, dict] | None = None  # packed masks of a pruned checkpoint; written to masks.pt
+    _checked: dict = field(default_factory=dict, repr=False)  # path -> verified statistics
+    sink: EventSink | None = field(default=None, repr=False)  # where a set-aside file is reported
+    _key_checked: bool = field(default=False, repr=False)
 
     @property
     def in_dir(self) -> Path:
@@ -231,10 +272,11 @@ class Bank:
 
     def available(self, kind: str) -> list[int]:
         """Seeds of the finished references of a kind, in series order (audited model's seeds skipped)."""
+        self.check_key()
         folder = self.out_dir if kind == "out" else self.in_dir
         if not folder.is_dir():
             return []
-        found = sorted(int(p.stem.split("-")[1]) for p in folder.glob("ref-*.pt"))
+        found = sorted(int(p.stem[4:]) for p in folder.glob("ref-*.pt") if p.stem[4:].isdigit() and p.is_file())
         return [s for s in found if s not in self.exclude_seeds]
 
     def reference_jobs(self, k: int, device: str = "cpu") -> list:
@@ -259,7 +301,12 @@ class Bank:
 
         if k <= 0:
             return []
+        self.check_key()
         self._write_keys()
+        for kind in ("out", "in"):  # a bad file is set aside here, so it counts as missing below
+            for seed in self.seeds(kind, k):
+                if self.path(kind, seed).exists():
+                    self.verified(kind, seed)
         jobs = self.reference_jobs(k, device)
         missing = [j for j in jobs if not Path(j.output).exists()]
         if sink is not None and missing:
@@ -269,13 +316,39 @@ class Bank:
         executor = make_executor(workers=workers, ray=ray) if missing else None  # Ray starts only for work
         return run_jobs(jobs, executor=executor, sink=sink, phase="references", load=False)
 
+    def root_key(self) -> dict:
+        """What key.json records: the spec, with digests for the splits and masks."""
+        key = ({k: v for k, v in self.spec.items() if k not in ("splits", "masks")} |
+               {"splits": {s: indices_digest(v) for s, v in self.spec["splits"].items()}})
+        if self.masks:
+            key["masks"] = masks_digest(self.masks)
+        return key
+
+    def check_key(self) -> None:
+        """A bank folder whose key.json names another data view, architecture or recipe (copied or
+        left there by hand) is moved aside whole, with a warning, never read."""
+        if self._key_checked:
+            return
+        self._key_checked = True
+        name = self.root / "key.json"
+        if not name.is_file():
+            return
+        identity = ("dataset", "arch", "arch_args", "recipe", "splits", "masks") + (
+            ("fingerprint", "options") if self.spec["dataset"] == "folder" else ())
+        try:
+            recorded = json.loads(name.read_text(encoding="utf-8"))
+            ours = json.loads(json.dumps(self.root_key(), default=str))
+            same = isinstance(recorded, dict) and all(recorded.get(k) == ours.get(k) for k in identity)
+        except (OSError, ValueError):
+            same = False
+        if not same:
+            self.set_aside(self.root, "its key.json names another data view, architecture or recipe")
+
     def _write_keys(self) -> None:
         from dau_cli.files import write
 
-        root_key = ({k: v for k, v in self.spec.items() if k not in ("splits", "masks")} |
-                    {"splits": {s: indices_digest(v) for s, v in self.spec["splits"].items()}})
+        root_key = self.root_key()
         if self.masks:
-            root_key["masks"] = masks_digest(self.masks)
             self.root.mkdir(parents=True, exist_ok=True)
             if not Path(self.spec["masks"]).exists():
                 write(self.spec["masks"], lambda f: torch.save(self.masks, f), force=True)  # same content whoever writes it
@@ -292,24 +365,72 @@ class Bank:
                    limit: int | None = None) -> tuple[list[int], torch.Tensor]:
         """(seeds, (K, len(idx)) matrix) of a statistic on the dataset positions `idx`, read from the
         stored references (at most `limit` of them, in series order). No inference."""
-        from dau_cli.engine.jobs import load_result
-
-        seeds = self.available(kind)[:limit]
-        rows = [load_result(self.path(kind, s))["stats"][statistic][idx] for s in seeds]
+        seeds, rows = [], []
+        for seed in self.available(kind):
+            if limit is not None and len(seeds) >= limit:
+                break
+            result = self.verified(kind, seed)
+            if result is not None:
+                seeds.append(seed)
+                rows.append(result["stats"][statistic][idx])
         return seeds, (torch.stack(rows) if rows else torch.zeros(0, len(idx)))
 
-    def tamper_jobs(self, settings: dict, device: str = "cpu") -> list:
-        """Tamper-test jobs of the OUT references that kept their weights."""
+    def verified(self, kind: str, seed: int) -> dict | None:
+        """A reference's stored result, checked before any test reads it: readable with the safe
+        loader, made for this seed and training set, every statistic a finite vector over the whole
+        data set. A bad file is moved aside (`<name>.bad`, named in a warning) and None returned, so
+        `--references K` trains it again. Checked once per file and process (statistics kept)."""
+        path = self.path(kind, seed)
+        if path in self._checked:
+            return self._checked[path]
+        from dau_cli.engine.jobs import load_result
+
+        trained_on = len(self.spec["splits"]["train"]) - (len(self.forget) if kind == "out" else 0)
+        size = 1 + max(max(v) for v in self.spec["splits"].values() if len(v))
+        try:
+            result = load_result(path)
+            problem = reference_problem(result, seed, trained_on, size)
+        except Exception as e:  # truncated, random bytes, a hostile pickle the safe loader refused
+            result, problem = None, f"it cannot be read ({type(e).__name__})"
+        if problem is not None:
+            self.set_aside(path, problem)
+            return None
+        self._checked[path] = {"stats": result["stats"]}
+        return self._checked[path]
+
+    def set_aside(self, path: Path, problem: str) -> None:
+        """Move a bad bank file or folder out of the way (never delete it) and say so; one that
+        cannot be moved stops the audit in one line rather than be read."""
+        import secrets
+        import warnings
+
+        from dau_cli.errors import DauError
+
+        what = "reference folder" if path.is_dir() else "reference file"
+        aside = path.with_name(f"{path.name}.bad-{secrets.token_hex(3)}")
+        try:
+            os.replace(path, aside)
+        except OSError as e:
+            raise DauError(f"{what} {path} is unusable ({problem}) and cannot be moved aside ({e.strerror}); "
+                           f"move or delete it, then audit again") from None
+        message = f"{what} {path} is unusable: {problem}; moved to {aside.name}; --references K trains it again"
+        if self.sink is not None:
+            self.sink.emit("log", level="warning", message=message)
+        else:
+            warnings.warn(message, BankWarning, stacklevel=2)
+
+    def tamper_jobs(self, settings: dict, device: str = "cpu", limit: int | None = None) -> list:
+        """Tamper-test jobs of the OUT references that kept their weights (of the first `limit`)."""
         from dau_cli.engine.jobs import Job, load_result
 
         folder = self.out_dir / f"tamper-{_digest(settings)}"
         jobs = []
-        for seed in self.available("out"):
+        for seed in self.available("out")[:limit]:
             if len(jobs) >= TAMPER_REFERENCES:
                 break
             ref = self.path("out", seed)
             out = folder / f"ref-{seed}.pt"
-            if not out.exists() and "state_dict" not in load_result(ref):
+            if self.verified("out", seed) is None or (not out.exists() and "state_dict" not in load_result(ref)):
                 continue
             jobs.append(Job(fn="dau_cli.engine.bank:tamper_reference",
                             spec={**self.spec, "reference": str(ref), "forget": self.forget, "settings": settings,
@@ -318,11 +439,20 @@ class Bank:
         return jobs
 
     def tamper_results(self, settings: dict, workers: int = 1, sink: EventSink | None = None,
-                       device: str = "cpu", ray: str | None = None) -> list[dict]:
-        """Relearning and probe results of up to TAMPER_REFERENCES OUT references (computed once)."""
+                       device: str = "cpu", ray: str | None = None, limit: int | None = None) -> list[dict]:
+        """Relearning and probe results of up to TAMPER_REFERENCES OUT references, of the first
+        `limit` (computed once)."""
         from dau_cli.engine.jobs import load_result, make_executor, run_jobs
 
-        jobs = self.tamper_jobs(settings, device)
+        jobs = self.tamper_jobs(settings, device, limit)
+        for job in jobs:  # a bad tamper result is set aside and computed again
+            if Path(job.output).exists():
+                try:
+                    problem = tamper_problem(load_result(job.output))
+                except Exception as e:
+                    problem = f"it cannot be read ({type(e).__name__})"
+                if problem:
+                    self.set_aside(Path(job.output), problem)
         if any(not Path(j.output).exists() for j in jobs):
             run_jobs(jobs, executor=make_executor(workers=workers, ray=ray), sink=sink, phase="reference tamper tests",
                      load=False)

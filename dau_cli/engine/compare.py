@@ -202,7 +202,7 @@ def fill_banks(checkpoints: dict[str, Path], forget_spec: dict, seeds: list[int]
         problem = failures(bank.ensure(references, workers, sink, device, ray))
         if problem:
             raise DauError(f"compare --references {references}: reference bank {bank.root}: {problem}")
-        bank.tamper_results(TAMPER_SETTINGS, workers, sink, device, ray)
+        bank.tamper_results(TAMPER_SETTINGS, workers, sink, device, ray, limit=references)
     return len(banks)
 
 

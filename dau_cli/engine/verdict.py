@@ -164,7 +164,8 @@ def output_test(audited: np.ndarray, out: np.ndarray, inn: np.ndarray | None, rn
                 roc: bool = True) -> dict:
     """The per-sample output test on D_f (see the module docstring); `roc=False` skips the ROC."""
     if len(out) < MIN_OUT:
-        return {"status": "undecided", "why": f"needs at least {MIN_OUT} OUT references, the bank has {len(out)}"}
+        return {"status": "undecided", "too_few": True,
+                "why": f"needs at least {MIN_OUT} OUT references, the bank has {len(out)}"}
     z, null = gaussian_z(out, audited), loo_z(out)
     lo, hi = np.quantile(null, [SAMPLE_ALPHA / 2, 1 - SAMPLE_ALPHA / 2])
     model = prediction_test(float(_clipped_mean(z)), _clipped_mean(null))
@@ -182,8 +183,8 @@ def output_test(audited: np.ndarray, out: np.ndarray, inn: np.ndarray | None, rn
 def lira_test(audited: np.ndarray, out: np.ndarray, inn: np.ndarray, rng: np.random.Generator) -> dict:
     """Per-sample LiRA (IN against OUT) on D_f."""
     if len(out) < MIN_OUT or len(inn) < MIN_OUT:
-        return {"status": "undecided", "why": f"needs at least {MIN_OUT} IN and {MIN_OUT} OUT references, the bank "
-                                              f"has {len(inn)} and {len(out)}"}
+        return {"status": "undecided", "too_few": True,
+                "why": f"needs at least {MIN_OUT} IN and {MIN_OUT} OUT references, the bank has {len(inn)} and {len(out)}"}
     score = lira(inn, out, audited)
     null, in_scores = loo_lira(inn, out)
     res = {"statistic": "10 % trimmed mean of the forget samples' log-likelihood ratios IN/OUT",
@@ -219,9 +220,9 @@ def _status(res: dict) -> dict:
 
 def tamper_test(name: str, value: float, refs: list[float], n_eval: int) -> dict:
     """One-sided: is the audited model's accuracy on D_f after tampering above the OUT references'?"""
-    if len(refs) < 2:
-        return {"status": "undecided", "value": value, "reference_values": refs,
-                "why": f"needs at least 2 OUT references with weights, the bank has {len(refs)}"}
+    if len(refs) < MIN_OUT:
+        return {"status": "undecided", "value": value, "reference_values": refs, "too_few": True,
+                "why": f"needs at least {MIN_OUT} OUT references with weights, the bank has {len(refs)}"}
     p = min(max(np.mean(refs) / 100, RATE_FLOOR), 1 - RATE_FLOOR)
     res = prediction_test(value, np.array(refs), sided="upper", extra_var=(100 ** 2) * p * (1 - p) / max(n_eval, 1))
     res["reference_values"] = [float(v) for v in refs]
@@ -241,7 +242,8 @@ def decide(tests: dict[str, dict]) -> tuple[str, list[str]]:
 
     Outputs or membership above the references: `not forgotten`. Otherwise relearning or the probe
     above: `superficial`. Otherwise outputs or membership below: `over-forgotten`. Otherwise
-    `forgotten`, unless no test could decide at all."""
+    `forgotten`, unless no test could decide at all or a test had fewer than MIN_OUT references
+    (then `no reference`, saying which)."""
     def having(status: str, names: tuple[str, ...]) -> list[str]:
         return [k for k in names if tests.get(k, {}).get("status") == status]
 
@@ -259,6 +261,10 @@ def decide(tests: dict[str, dict]) -> tuple[str, list[str]]:
     reasons = [describe(k, tests[k]) for k in order if k in tests]
     if verdict == "forgotten" and all(t.get("status") == "undecided" for t in tests.values()):
         return "no reference", reasons + ["no test could decide; add references with --references 16"]
+    short = [TEST_TITLES[k] for k in TEST_TITLES if tests.get(k, {}).get("too_few")]
+    if verdict == "forgotten" and short:  # never `forgotten` on tests that had too few references to look
+        return "no reference", reasons + [f"too few references for: {', '.join(short)} (at least {MIN_OUT} each); "
+                                          f"add references with --references 16"]
     return verdict, reasons
 
 
@@ -339,6 +345,7 @@ def judge(ckpt: dict, model: torch.nn.Module, data, forget, references: int = 0,
         sink.emit("verdict", verdict=result["verdict"], reasons=result["reasons"], tests={})
         return result
     bank = bank_for(ckpt, forget)
+    bank.sink = sink
     bank.ensure(references, workers, sink, device, ray)  # a failed reference is a warning; the rest are kept
     idx = forget.indices.cpu()
     limit = references or None
@@ -358,7 +365,7 @@ def judge(ckpt: dict, model: torch.nn.Module, data, forget, references: int = 0,
     recipe = bank.spec["recipe"]
     mine = run_tamper_tests(model, data, idx, recipe, TAMPER_SETTINGS,
                             masks=unpack_masks(ckpt.get("masks", {})) or None)  # a pruned model relearns pruned
-    theirs = bank.tamper_results(TAMPER_SETTINGS, workers, sink, device, ray)
+    theirs = bank.tamper_results(TAMPER_SETTINGS, workers, sink, device, ray, limit=limit)  # the same K as above
     n_f = len(idx)
     curve = _curve(mine["relearn"])
     tests["relearn"] = {**tamper_test("relearning", curve[-1], [_curve(r["relearn"])[-1] for r in theirs],
