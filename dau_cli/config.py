@@ -45,6 +45,9 @@ def check(dotted: str, f: dataclasses.Field, value: Any, where: str = "") -> Non
         raise DauError(f"{dotted} must be one of {shown}, got '{value}'{source}")
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return
+    if isinstance(value, int) and abs(value) > 2**63:  # beyond every range here, and beyond a float's reach
+        raise DauError(f"{dotted} must be {_range(m) or 'a finite number'} ({m.get('help', '').split(' (')[0]}), "
+                       f"got a {len(str(abs(value)))}-digit number{source}")
     ok = math.isfinite(value) and all(
         bound is None or test(bound) for bound, test in ((m.get("min"), lambda b: value >= b),
                                                          (m.get("above"), lambda b: value > b),

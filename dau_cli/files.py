@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import errno
 import json
+import math
 import os
 import re
 import secrets
@@ -137,8 +138,23 @@ def _link_or_create(tmp: Path, path: Path) -> None:
 
 def write_json(path: str | Path, obj: Any, force: bool = False) -> Path:
     """JSON through the one writer; numpy arrays, tensors and paths become lists and strings."""
-    data = (json.dumps(obj, indent=2, default=jsonable) + "\n").encode()
+    data = (to_json(obj) + "\n").encode()
     return write(path, lambda f: f.write(data), force)
+
+
+def to_json(obj: Any) -> str:
+    """Strict JSON (every reader parses it): NaN and infinities become null."""
+    return json.dumps(_finite(json.loads(json.dumps(obj, default=jsonable))), indent=2, allow_nan=False)
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite(v) for v in obj]
+    return obj
 
 
 def write_text(path: str | Path, text: str, force: bool = False) -> Path:

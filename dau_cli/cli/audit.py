@@ -8,8 +8,8 @@ from typing import Any, Optional
 
 import typer
 
-from dau_cli.cli.common import (RAY_OPTION, WORKERS_OPTION, escape, handle_errors, loading, note, open_run, out, pct,
-                                 print_json)
+from dau_cli.cli.common import (MAX_REFERENCES, RAY_OPTION, WORKERS_OPTION, escape, handle_errors, loading, note,
+                                 open_run, out, pct, print_json)
 from dau_cli.errors import DauError
 
 PLOT_FORMATS = ("png", "pdf", "svg")
@@ -26,7 +26,7 @@ def audit(
     seed: int = typer.Option(0, "--seed", help="Seed of the --random draw."),
     indices: Optional[Path] = typer.Option(None, "--indices", help="Forget set = the dataset positions in this file."),
     reference: Optional[Path] = typer.Option(None, "--reference", help="A model retrained without the forget set."),
-    references: int = typer.Option(0, "--references", min=0,
+    references: int = typer.Option(0, "--references", min=0, max=MAX_REFERENCES,
                                    help="Top the reference bank up to K models without the forget set and K with it "
                                         "(trained once, kept under DAU_HOME); 0 = use what the bank holds."),
     workers: int = WORKERS_OPTION,

@@ -7,7 +7,7 @@ print the result. Nothing here imports torch.
 from __future__ import annotations
 
 import functools
-import json
+import os
 import signal
 import sys
 import warnings
@@ -24,7 +24,7 @@ from typer.core import TyperGroup
 
 from dau_cli.errors import DauError
 from dau_cli.methods import METHODS
-from dau_cli.files import fault, jsonable
+from dau_cli.files import fault, to_json
 from dau_cli.runs import Run
 
 out = Console(soft_wrap=True)  # results (tables, or JSON with --json)
@@ -38,7 +38,16 @@ RECIPE_OPTION = typer.Option(None, "--recipe", "-r", help="Preset whose method s
 SET_OPTION = typer.Option([], "--set", help="Override a method setting, e.g. --set dau.alpha=0.5.")
 DATA_ROOT_OPTION = typer.Option(None, help="Where the dataset lives, if it moved.")
 # Where many jobs run (dau_cli/engine/jobs.py), for every command that submits them.
-WORKERS_OPTION = typer.Option(1, "--workers", min=1,
+def _at_most_cores(value: int) -> int:
+    """More workers than CPU cores only makes them queue for the cores, each holding a model and its data."""
+    cores = os.cpu_count() or 1
+    if value is not None and value > cores:
+        raise typer.BadParameter(f"{value} is more than this machine's {cores} CPU cores; use at most {cores}")
+    return value
+
+
+MAX_REFERENCES = 256  # K + K reference models; beyond this the tests gain nothing and the bank only grows
+WORKERS_OPTION = typer.Option(1, "--workers", min=1, callback=_at_most_cores,
                               help="Run jobs in N local processes (one GPU each when several are visible); "
                                    "with --ray local, the local Ray instance's CPUs.")
 RAY_OPTION = typer.Option(None, "--ray", metavar="local|ADDRESS",
@@ -147,7 +156,7 @@ def handle_errors(fn: Callable) -> Callable:
 
 
 def print_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, default=jsonable, indent=2) + "\n")
+    sys.stdout.write(to_json(obj) + "\n")
     sys.stdout.flush()
 
 

@@ -12,6 +12,7 @@ from dau_cli.cli.common import (
     CLASSES_OPTION,
     DATA_ROOT_OPTION,
     INDICES_OPTION,
+    MAX_REFERENCES,
     RANDOM_OPTION,
     RECIPE_OPTION,
     SET_OPTION,
@@ -84,7 +85,7 @@ def compare(
                                "write (its compare.md, compare.json and cells/ are replaced)."),
     workers: int = WORKERS_OPTION,
     ray: Optional[str] = RAY_OPTION,
-    references: int = typer.Option(0, "--references", min=0,
+    references: int = typer.Option(0, "--references", min=0, max=MAX_REFERENCES,
                                    help="Give every cell the audit's verdict against K reference models without the "
                                         "forget set and K with it (the bank is filled first, with --workers/--ray, "
                                         "and kept under DAU_HOME), e.g. --references 16; 0 = no verdict."),

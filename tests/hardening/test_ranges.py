@@ -79,3 +79,29 @@ def test_the_engine_cannot_build_an_out_of_range_section():
     with pytest.raises(DauError, match="dau.epochs must be at least 1"):
         SECTIONS["dau"](epochs=0)
     assert math.isclose(SECTIONS["dau"](holdout=0.5).holdout, 0.5)
+
+
+def test_a_huge_integer_in_a_recipe_is_one_line(refused, tmp_path):
+    recipe = tmp_path / "big.toml"
+    recipe.write_text("[train]\nepochs = " + "9" * 400 + "\n")
+    refused("train", "--recipe", recipe, "-o", tmp_path / "m.pt", inputs=[recipe],
+            says=["train.epochs must be at least 1", "400-digit number", "recipe"])
+
+
+@pytest.mark.parametrize("args, says", [
+    (("--references", str(10**23)), "less than or equal to 256"),
+    (("--workers", "999"), "CPU cores; use at most"),
+])
+def test_references_and_workers_are_capped_before_any_work(refused, ckpt, tmp_path, args, says):
+    refused("audit", ckpt, "--classes", "3", *args, inputs=[ckpt], says=[says])
+    refused("compare", ckpt, "--classes", "3", *args, "-o", tmp_path / "c", inputs=[ckpt], says=[says])
+
+
+def test_json_output_is_strict_without_nan_or_infinity():
+    import json
+
+    from dau_cli.files import to_json
+
+    text = to_json({"z": float("nan"), "auc": [0.5, float("inf"), float("-inf")]})
+    assert json.loads(text) == {"z": None, "auc": [0.5, None, None]}
+    assert "NaN" not in text and "Infinity" not in text
