@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Optional
@@ -44,6 +45,10 @@ def resolve_run(run: str, root: Path) -> Path:
         names = ", ".join(m.name for m in matches[:5])
         raise DauError(f"'{run}' matches {len(matches)} runs ({names}); give more of the id")
     raise DauError(f"no run '{run}' in {root}; `dau tui` lists the runs there")
+
+
+def has_terminal() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
 
 
 @handle_errors
@@ -90,6 +95,9 @@ def tui(
     """
     root = (home.expanduser() / "runs") if home is not None else runs_dir()
     path = resolve_run(run, root) if run else None
+    if not has_terminal():
+        raise DauError("dau tui needs a terminal, and its input or output is not one; `dau runs ls` and "
+                       "`dau runs show RUN` print the same runs as text")
 
     app = dashboard("app")  # textual only now, so `dau --help` stays fast
     app.DauDashboard(runs_root=root, run=path, follow=follow, poll_interval=interval).run()

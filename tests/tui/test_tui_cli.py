@@ -34,6 +34,7 @@ def cli(monkeypatch: pytest.MonkeyPatch):
     from tui.app import DauDashboard
 
     monkeypatch.setattr(DauDashboard, "run", lambda self, *a, **k: opened.append(self))
+    monkeypatch.setattr(module, "has_terminal", lambda: True)
     app = typer.Typer()
     app.command("tui")(module.tui)
     app.command("other")(lambda: None)  # so that `tui` stays a subcommand, as in dau
@@ -107,3 +108,13 @@ def test_help_has_examples(cli):
     result = CliRunner().invoke(app, ["tui", "--help"], env={"COLUMNS": "120", "TERMINAL_WIDTH": "120"})
     assert result.exit_code == 0
     assert "Examples" in result.output and "dau tui latest" in result.output and "--no-follow" in result.output
+
+
+def test_without_a_terminal_it_says_so_and_exits(runs: Path):
+    """Piped or in a script, the dashboard would wait forever for keys: one line, exit 2."""
+    module = load_command()
+    app = typer.Typer()
+    app.command("tui")(module.tui)
+    app.command("other")(lambda: None)
+    result = CliRunner().invoke(app, ["tui", "--no-follow"])
+    assert result.exit_code == 2 and "needs a terminal" in result.output
