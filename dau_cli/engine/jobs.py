@@ -22,6 +22,7 @@ import importlib
 import io
 import json
 import os
+import time
 import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -152,8 +153,20 @@ def _visible_gpus() -> list[str]:
 
 
 def _init_worker(threads: int, gpus) -> None:
-    """A worker's setup: its share of the cores, and its own GPU when there are several (before
-    anything initialises CUDA in this process)."""
+    """A worker's setup: its share of the cores, its own GPU when there are several (before
+    anything initialises CUDA in this process), and a watch on the driver: a worker whose driver
+    is gone (killed outright, so it could not end them) exits within a second instead of running
+    every queued job for nobody."""
+    import threading
+
+    driver = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == driver:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="dau-driver-watch").start()
     if gpus is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpus.get()
     import torch

@@ -103,3 +103,49 @@ def test_a_fault_while_writing_is_one_line_and_leaves_nothing(refused, ckpt, tmp
     refused("forget", ckpt, "--classes", "3", "--method", "ft", "--set", "ft.epochs=1", "-o", tmp_path / "f.pt",
             inputs=[ckpt], says=["no space left", "nothing was written"])
     assert list_runs()[0]["status"] == "failed"
+
+
+def test_a_killed_drivers_workers_exit(ckpt, tmp_path):
+    """SIGKILL on `compare --workers 2` (nothing of it can run): its worker processes notice the
+    driver is gone and exit within seconds instead of running every queued cell for nobody."""
+    import os
+    import signal
+    import sys
+    import time
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    driver = subprocess.Popen([sys.executable, "-m", "dau_cli", "-q", "compare", str(ckpt), "--classes", "3",
+                               "--methods", "ft", "--seeds", "4", "--workers", "2", "-o", str(tmp_path / "c")],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+    def workers() -> list[int]:
+        found = []
+        for pid in os.listdir("/proc"):
+            try:
+                if pid.isdigit() and int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1]) == driver.pid:
+                    found.append(int(pid))
+            except OSError:
+                pass
+        return found
+
+    deadline = time.time() + 120
+    while len(workers()) < 2 and time.time() < deadline and driver.poll() is None:
+        time.sleep(0.5)
+    children = workers()
+    assert len(children) >= 2, "the workers never started"
+    time.sleep(3)  # they are at work
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+    def running(pid: int) -> bool:  # a zombie has exited: only its parent (init here) has yet to reap it
+        try:
+            return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    deadline = time.time() + 30
+    while time.time() < deadline and any(running(p) for p in children):
+        time.sleep(0.5)
+    alive = [p for p in children if running(p)]
+    for p in alive:
+        os.kill(p, signal.SIGKILL)
+    assert not alive, f"workers {alive} outlived their driver by 30 s"
