@@ -57,7 +57,10 @@ def fault(e: OSError, path: Path, doing: str = "write") -> DauError:
 
 
 def _temp_for(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(3)}.tmp")
+    """A hidden name beside `path`; a long name is shortened so the temporary one fits the file
+    system's 255 bytes too (clean_stale recognises both)."""
+    stem = path.name if len(path.name.encode()) <= 200 else path.name.encode()[:200].decode("utf-8", "ignore")
+    return path.with_name(f".{stem}.{os.getpid()}.{secrets.token_hex(3)}.tmp")
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -161,7 +161,7 @@ def read_run(path: Path) -> dict[str, Any] | None:
     has fields of the wrong type gives a record with status `damaged` and the reason in `error`."""
     path = Path(path)
     try:
-        raw: Any = json.loads((path / "run.json").read_text(encoding="utf-8"))
+        raw: Any = json.loads(read_regular(path / "run.json", RUN_JSON_LIMIT).decode("utf-8"))
         problem = None if isinstance(raw, dict) else "run.json is not a JSON object"
     except FileNotFoundError:
         if not (path / "events.jsonl").exists():
@@ -243,10 +243,31 @@ def parse_events(chunk: str) -> tuple[list[dict[str, Any]], str]:
     return events, rest
 
 
+RUN_JSON_LIMIT = 16 << 20  # a run.json is a few KiB; anything this large was not written by dau
+EVENTS_LIMIT = 1 << 30
+
+
+def read_regular(path: Path, limit: int) -> bytes:
+    """The bytes of `path` if it is a regular file of at most `limit` bytes; else OSError. A FIFO,
+    a device (a link to /dev/zero) or a huge file in a run folder never hangs or floods a reader."""
+    import stat
+
+    st = os.stat(path)  # FileNotFoundError as before
+    if not stat.S_ISREG(st.st_mode):
+        raise OSError(f"{path} is not a regular file")
+    if st.st_size > limit:
+        raise OSError(f"{path} is larger than {limit} bytes")
+    with open(path, "rb") as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise OSError(f"{path} grew beyond {limit} bytes")
+    return data
+
+
 def read_events(path: Path) -> Iterator[dict[str, Any]]:
     """All complete events of a run directory's events.jsonl."""
     try:
-        text = (path / "events.jsonl").read_text()
+        text = read_regular(path / "events.jsonl", EVENTS_LIMIT).decode("utf-8", "replace")
     except OSError:
         return iter(())
     return iter(parse_events(text)[0])

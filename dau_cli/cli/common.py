@@ -99,8 +99,14 @@ EXIT_INTERRUPTED = 130
 
 
 def fail(message: str) -> None:
-    """The one place an error is printed: user text in it (paths, names) is never read as markup."""
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    """The one place an error is printed: user text in it (paths, names) is never read as markup,
+    and its control characters (a newline in a path, a terminal escape in a name) are shown as
+    escapes, so the error stays one line and cannot drive the terminal."""
+    err.print(f"[bold red]error:[/] {escape(printable(message))}", highlight=False, soft_wrap=True)
+
+
+def printable(text: str) -> str:
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class OneLineErrors(TyperGroup):

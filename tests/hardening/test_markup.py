@@ -39,3 +39,18 @@ def test_markup_in_a_checkpoints_own_text_is_printed_literally(dau, tiny_ckpt, t
     result = dau("info", tmp_path / "odd.pt")
     assert result.exit_code == 0, result.output
     assert "[/]" in result.stdout and "[bold red]x" in result.stdout and "[/cpu]" in result.stdout
+
+
+def test_control_characters_in_a_path_stay_one_line_and_never_reach_the_terminal(refused, tmp_path):
+    """A newline in a path would make the error three lines; an escape sequence would recolour or
+    clear the user's terminal. Both are shown as escapes."""
+    name = tmp_path / "a\nb\x1b[2J.pt"
+    line = refused("info", name, says=["a\\nb\\x1b[2J.pt", "does not exist"])
+    assert "\x1b[2J" not in line
+
+
+def test_a_long_file_name_the_file_system_takes_is_written(tiny_ckpt, tmp_path, dau):
+    out = tmp_path / ("x" * 250 + ".txt")
+    r = dau("info", tiny_ckpt, "--indices", out, "--classes", "3")
+    assert r.exit_code == 0 and out.is_file(), r.output
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]  # no temporary file left

@@ -252,3 +252,32 @@ def test_runs_export_never_replaces_the_runs_own_files(refused, messy_runs):
     for own in ("events.jsonl", "run.json"):
         refused("runs", "export", GOOD, "--csv", "-o", run / own, "--force", inputs=[run / own], folder=run,
                 says=["refusing to overwrite the input"])
+
+
+@pytest.mark.parametrize("make", ["fifo", "dev zero", "huge"])
+def test_a_run_file_that_is_not_a_small_regular_file_never_hangs_a_reader(dau, make):
+    """A FIFO as run.json would block `open` forever, a link to /dev/zero would read forever: both,
+    and a run.json beyond any size dau writes, are `damaged` at once."""
+    run = record(runs_dir(), GOOD)
+    (run / "run.json").unlink()
+    if make == "fifo":
+        os.mkfifo(run / "run.json")
+    elif make == "dev zero":
+        (run / "run.json").symlink_to("/dev/zero")
+    else:
+        with open(run / "run.json", "wb") as f:
+            f.truncate(17 << 20)
+    start = time.monotonic()
+    r = dau("runs", "ls", "--json")
+    assert r.exit_code == 0 and time.monotonic() - start < 20, r.output
+    (listed,) = json.loads(r.stdout)["runs"]
+    assert listed["status"] == "damaged"
+
+
+def test_events_that_are_not_utf8_are_read_around(dau):
+    run = record(runs_dir(), GOOD)
+    (run / "events.jsonl").write_bytes(b'\xff\xfe{"v": 1, "t": 1.0, "type": "step", "phase": "train", "step": 1, '
+                                       b'"total": 1, "loss": 0.5}\n{"v": 1, "t": 2.0, "type": "step", "phase": "train",'
+                                       b' "step": 2, "total": 2, "loss": 0.4}\n')
+    r = dau("runs", "export", GOOD, "--csv")
+    assert r.exit_code == 0 and "0.4" in r.stdout, r.output
