@@ -50,7 +50,16 @@ MAX_REFERENCES = 256  # K + K reference models; beyond this the tests gain nothi
 WORKERS_OPTION = typer.Option(1, "--workers", min=1, callback=_at_most_cores,
                               help="Run jobs in N local processes (one GPU each when several are visible); "
                                    "with --ray local, the local Ray instance's CPUs.")
-RAY_OPTION = typer.Option(None, "--ray", metavar="local|ADDRESS",
+def _ray_installed(value: str | None) -> str | None:
+    """--ray without Ray installed is refused before any work (not after the audit has run)."""
+    import importlib.util
+
+    if value and importlib.util.find_spec("ray") is None:
+        raise typer.BadParameter('Ray is not installed; install the extra: pip install "dau[ray]"')
+    return value
+
+
+RAY_OPTION = typer.Option(None, "--ray", metavar="local|ADDRESS", callback=_ray_installed,
                           help='Run jobs on Ray: "local" starts an instance here; an address (e.g. '
                                'ray://head:10001, or auto) joins a cluster. Needs pip install "dau[ray]".')
 MethodName = Literal[tuple(METHODS)]  # `--method` is a choice of these names

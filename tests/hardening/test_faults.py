@@ -149,3 +149,14 @@ def test_a_killed_drivers_workers_exit(ckpt, tmp_path):
     for p in alive:
         os.kill(p, signal.SIGKILL)
     assert not alive, f"workers {alive} outlived their driver by 30 s"
+
+
+def test_ray_missing_is_refused_before_any_work(refused, ckpt, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a))
+    refused("audit", ckpt, "--classes", "3", "--ray", "local", inputs=[ckpt], says=['pip install "dau[ray]"'])
+    from dau_cli.runs import runs_dir
+
+    assert not runs_dir().exists() or not list(runs_dir().iterdir())  # refused before a run even started
