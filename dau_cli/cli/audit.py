@@ -70,13 +70,14 @@ def audit(
     with loading("loading torch"):
         from dau_cli.engine.audit import (audit as run_audit, check_reference, check_reference_unseen,
                                           compare_reports, forget_set_for_audit, recorded_forget)
-        from dau_cli.engine.checkpoint import load_checkpoint, needs_recipe, restore
+        from dau_cli.engine.bank import recipe_of
+        from dau_cli.engine.checkpoint import load_checkpoint, restore
         from dau_cli.engine.train import pick_device
         from dau_cli.engine.verdict import judge
     with loading(f"loading {checkpoint} and its data"):
         ckpt = load_checkpoint(checkpoint)
-        if references:
-            needs_recipe(ckpt, "--references")
+        if references:  # the references' recipe is checked before any work: imported without one, out of range
+            recipe_of(ckpt)
         ref_ckpt = None
         if reference is not None:
             ref_ckpt = load_checkpoint(reference)

@@ -14,6 +14,9 @@ from dau_cli.config import DATASET_SIZES
 from dau_cli.errors import DauError
 
 
+SHOWN = 20  # lineage entries (and forget operations) in the table: the newest; --json has them all
+
+
 @handle_errors
 def info(
     checkpoint: Path = typer.Argument(..., help="A checkpoint written by dau."),
@@ -92,8 +95,10 @@ def info(
     t.add_row("metrics", escape(", ".join(f"{k} {pct(v) if isinstance(v, float) else v}"
                                           for k, v in report["metrics"].items())))
     forgets = [e for e in lineage if e["op"] == "forget"]
-    t.add_row("forgotten", escape("; ".join(e["what"] for e in forgets)) if forgets
-              else "nothing (no forget in its lineage)")
+    shown_forgets = "; ".join(e["what"] for e in forgets[-SHOWN:])
+    if len(forgets) > SHOWN:
+        shown_forgets = f"{len(forgets)} forget operations; the last {SHOWN}: {shown_forgets}"
+    t.add_row("forgotten", escape(shown_forgets) if forgets else "nothing (no forget in its lineage)")
     out.print(t)
     from dau_cli.cli.tables import Col, fit, left_out
 
@@ -101,11 +106,13 @@ def info(
             keep=1), Col("image passes", justify="right", keep=2), Col("device", keep=4)]
     rows = [[str(i), e["op"], escape(e["what"]), time.strftime("%Y-%m-%d %H:%M", time.localtime(e["time"])),
              f"{e['wall_time_s']:.1f}", f"{e['image_passes']:,}", escape(str(e["device"]))]
-            for i, e in enumerate(lineage, 1)]
+            for i, e in enumerate(lineage, 1)][-SHOWN:]
     lt, dropped = fit(out, cols, rows, title="lineage")
     out.print(lt)
     if dropped:
         note(left_out(dropped))
+    if len(lineage) > SHOWN:
+        note(f"the {len(lineage) - SHOWN:,} earlier operations are left out here; `dau info --json` lists them all")
 
 
 def _did(e: dict) -> str:

@@ -216,7 +216,7 @@ def recipe_of(ckpt: dict) -> dict:
     from dau_cli.engine.checkpoint import needs_recipe
     from dau_cli.engine.forget import original_train_config
 
-    needs_recipe(ckpt, "a reference bank")
+    needs_recipe(ckpt, "--references")
     cfg = dataclasses.asdict(original_train_config(ckpt))
     for what_runs_it in NOT_RECIPE:
         cfg.pop(what_runs_it, None)

@@ -154,6 +154,11 @@ def schema_problem(ckpt: dict[str, Any]) -> str | None:
                 and all(isinstance(e.get(k), (int, float)) and not isinstance(e.get(k), bool)
                         for k in ("time", "wall_time_s", "image_passes"))):
             return f"lineage entry {i} is malformed"
+        typed = {"forget": dict, "recipe": dict, "method": str, "file": str, "sha256": str, "unchecked": list,
+                 "seed": int, "versions": dict}
+        wrong = [k for k, t in typed.items() if k in e and e[k] is not None and not isinstance(e[k], t)]
+        if wrong:
+            return f"lineage entry {i} has {wrong[0]} of the wrong type"
         if "forget_indices" in e:
             fi = e["forget_indices"]
             if not (isinstance(fi, torch.Tensor) and fi.dim() == 1 and not fi.is_floating_point()

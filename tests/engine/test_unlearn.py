@@ -308,3 +308,16 @@ def test_dau_batch_view_adds_no_attacker_queries(tiny_ckpt, monkeypatch):
     assert defender == len(steps) == clean.count(True)
     # per game step, the clean view queries the forget and the reference batch (2 calls)
     assert clean.count(False) - batch.count(False) == 2 * len(steps)
+
+
+def test_dau_on_a_single_sample_is_one_line_and_two_samples_work(dau, user_error, tiny_ckpt, tmp_path):
+    from dau_cli.engine.checkpoint import load_checkpoint
+
+    train = load_checkpoint(tiny_ckpt)["data"]["splits"]["train"].tolist()
+    one, two = tmp_path / "one.txt", tmp_path / "two.txt"
+    one.write_text(f"{train[0]}\n")
+    two.write_text(f"{train[0]}\n{train[1]}\n")
+    line = user_error(dau("forget", tiny_ckpt, "--indices", one, "-o", tmp_path / "a.pt", "--set", "dau.epochs=1"))
+    assert "at least 2 samples" in line and not (tmp_path / "a.pt").exists()
+    r = dau("forget", tiny_ckpt, "--indices", two, "-o", tmp_path / "b.pt", "--set", "dau.epochs=1", "--json")
+    assert r.exit_code == 0 and (tmp_path / "b.pt").exists(), r.output

@@ -6,6 +6,7 @@ loads with weights_only=True) and checks that the commands refuse it with the re
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -48,6 +49,10 @@ DAMAGES: dict[str, tuple[Callable[[dict], None], str]] = {
     "unknown dataset": (lambda c: c["data"].__setitem__("dataset", "imagenet"), "data.dataset is 'imagenet'"),
     "lineage not a list": (lambda c: c.__setitem__("lineage", {"op": "train"}), "wrong types: lineage"),
     "malformed lineage entry": (lambda c: c["lineage"].append({"op": "forget"}), "lineage entry 2 is malformed"),
+    "a string for a forget set": (lambda c: c["lineage"].append({"op": "forget", "time": 1.0, "config": {},
+                                                                  "wall_time_s": 1.0, "image_passes": 1, "device": "cpu",
+                                                                  "forget": "class 3", "method": "dau"}),
+                                  "lineage entry 2 has forget of the wrong type"),
     "negative forget indices": (lambda c: c["lineage"].append({**c["lineage"][0], "op": "forget",
                                                                "forget_indices": torch.tensor([-1, 3])}),
                                 "forget_indices are not positions"),
@@ -91,3 +96,27 @@ def test_a_newer_version_asks_for_an_upgrade(refused, tiny_ckpt, tmp_path):
 
 def test_the_intact_checkpoint_passes(dau, tiny_ckpt):
     assert dau("info", tiny_ckpt, "--json").exit_code == 0
+
+
+
+def test_a_long_lineage_shows_its_newest_entries_and_says_so(dau, tiny_ckpt, tmp_path):
+    ckpt = torch.load(tiny_ckpt, weights_only=True)
+    ckpt["lineage"] = ckpt["lineage"] * 5000
+    path = tmp_path / "long.pt"
+    torch.save(ckpt, path)
+    r = dau("info", path)
+    assert r.exit_code == 0, r.output
+    assert "4,980 earlier operations are left out" in r.stderr and "5000" in r.stdout and "\n1 " not in r.stdout
+    assert len(json.loads(dau("info", path, "--json").stdout)["lineage"]) == 5000
+
+
+def test_a_recorded_recipe_out_of_range_is_refused_before_the_audit(refused, tiny_ckpt, tmp_path):
+    from dau_cli.runs import runs_dir
+
+    ckpt = torch.load(tiny_ckpt, weights_only=True)
+    ckpt["lineage"][0]["config"]["train"]["lr"] = 1e9
+    path = tmp_path / "odd.pt"
+    torch.save(ckpt, path)
+    refused("audit", path, "--classes", "3", "--references", "3", inputs=[path],
+            says=["train.lr must be", "recorded config"])
+    assert not runs_dir().exists() or not list(runs_dir().iterdir())  # before any work

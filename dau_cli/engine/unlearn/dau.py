@@ -168,9 +168,10 @@ def relearning_guard(task: Task, masks, radius: float, n: int, weight: float) ->
 
 
 def split(idx: torch.Tensor, labels: torch.Tensor, holdout: float, gen: torch.Generator):
-    """(train part, held-out part) of a set and of its query labels."""
+    """(train part, held-out part) of a set and of its query labels; each part keeps at least one
+    sample (the set has at least two)."""
     order = torch.randperm(len(idx), generator=gen)
-    k = int(round(holdout * len(idx)))
+    k = min(max(int(round(holdout * len(idx))), 1), len(idx) - 1)
     held, kept = order[:k], order[k:]
     return idx[kept], labels[kept], idx[held], labels[held]
 
@@ -198,6 +199,9 @@ def dau(task: Task, cfg) -> int:
     ref_idx, ref_labels = task.reference()
     if len(ref_idx) < 2:
         raise DauError("the validation split has too few samples to serve as DAU's reference set")
+    if len(forget_idx) < 2:
+        raise DauError(f"DAU needs at least 2 samples in the forget set (it holds some out to measure its attacker), "
+                       f"got {len(forget_idx)}; forget more samples, or use another --method (e.g. ft)")
     f_tr, fy_tr, f_ho, fy_ho = split(forget_idx, labels[forget_idx], cfg.holdout, gen)
     r_tr, ry_tr, r_ho, ry_ho = split(ref_idx, ref_labels, cfg.holdout, gen)
     # class-matched pairing without a Python loop: reference positions sorted by class, and for
