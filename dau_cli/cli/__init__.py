@@ -68,4 +68,11 @@ app.add_typer(recipes_app, name="recipes")
 
 
 def main() -> None:
+    import sys
+
+    if sys.stdout is None:  # started with its standard output closed (`dau ... >&-`): results would be lost
+        if sys.stderr is not None:
+            sys.stderr.write("error: standard output is closed, and dau prints its results there; redirect it to a "
+                             "file or to /dev/null\n")
+        sys.exit(common.EXIT_USER_ERROR)
     app(prog_name="dau")

@@ -159,6 +159,13 @@ def handle_errors(fn: Callable) -> Callable:
                      f"{e.strerror or type(e).__name__} while the command ran; no output was written: "
                      f"check the disk and the folders it uses, then run it again")
                 raise typer.Exit(EXIT_USER_ERROR) from None
+            except (MemoryError, ImportError) as e:  # torch cannot map its libraries under a low `ulimit -v`
+                what = (f"{e.name.split('.')[0]} could not be loaded" if isinstance(e, ImportError) and e.name
+                        else "out of memory")
+                first = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
+                fail(f"{what} ({first}); if memory is limited (ulimit -v, a container limit), raise the limit; "
+                     f"nothing was written")
+                raise typer.Exit(EXIT_USER_ERROR) from None
             except KeyboardInterrupt as e:
                 # open_run says what was kept and where the run is recorded; before it, nothing was
                 err.print(escape(str(e) or "interrupted; nothing was written"), highlight=False, soft_wrap=True)

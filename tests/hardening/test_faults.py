@@ -160,3 +160,24 @@ def test_ray_missing_is_refused_before_any_work(refused, ckpt, monkeypatch):
     from dau_cli.runs import runs_dir
 
     assert not runs_dir().exists() or not list(runs_dir().iterdir())  # refused before a run even started
+
+
+@pytest.mark.parametrize("fault", ["stdout closed", "low ulimit -v"])
+def test_a_starved_process_is_one_line(tiny_ckpt, fault):
+    import os
+    import resource
+    import sys
+
+    def starve():
+        if fault == "stdout closed":
+            os.close(1)
+        else:  # enough for Python, not for torch's libraries
+            resource.setrlimit(resource.RLIMIT_AS, (1_500_000_000, 1_500_000_000))
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    done = subprocess.run([sys.executable, "-m", "dau_cli", "info", str(tiny_ckpt), "--json"], env=env,
+                          stdout=None if fault == "stdout closed" else subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, preexec_fn=starve, timeout=120)
+    lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
+    assert done.returncode == 2 and len(lines) == 1 and lines[0].startswith("error:"), done.stderr
+    assert ("standard output is closed" if fault == "stdout closed" else "raise the limit") in lines[0]
