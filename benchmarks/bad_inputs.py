@@ -9,6 +9,7 @@ the output folder. Cases with other contracts (signals, races, listings) say wha
 
     python benchmarks/bad_inputs.py            # prints one line per case, then the held count
     python benchmarks/bad_inputs.py -k seeds   # only the cases whose name contains "seeds"
+    python benchmarks/bad_inputs.py --group 13 # only group 13
 
 Exit code 0 when every case that ran held. Takes a few minutes on a 2-core CPU.
 """
@@ -273,6 +274,185 @@ def cell_tampered(content: Callable[[dict], bytes], says: str) -> Callable[[Path
 # ----------------------------------------------------------------------------- the table
 
 
+# ----------------------------------------------------------------------------- groups 11-14 (the hostile-user review)
+
+
+def env_of(ws: Path) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT), "DAU_HOME": str(ws / "home"), "OMP_NUM_THREADS": "1"}
+
+
+def one_line(r: subprocess.CompletedProcess, *words: str) -> str | None:
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    if r.returncode != 2 or len(lines) != 1 or not lines[0].startswith("error:") or "Traceback" in r.stderr:
+        return f"exit {r.returncode}, stderr: {r.stderr.strip()[-300:]}"
+    missing = [w for w in words if w not in lines[0]]
+    return f"the line lacks {missing}: {lines[0]}" if missing else None
+
+
+def confined(arg: str) -> Callable[[Path, Case], str | None]:
+    """`runs rm ARG --yes` removes nothing anywhere: DAU_HOME, the inputs, a look-alike run folder outside."""
+
+    def check(ws: Path, case: Case) -> str | None:
+        outside = ws / "outside"
+        outside.mkdir(exist_ok=True)
+        (outside / "events.jsonl").write_text("")
+        (outside / "run.json").write_text("{}")
+        dau(ws, ["info", str(ws / "in" / "model.pt")])  # DAU_HOME exists, with data
+        before = listing(ws / "home") + listing(ws / "in") + listing(outside)
+        problem = one_line(dau(ws, ["runs", "rm", arg.replace("{ws}", str(ws)), "--yes"]))
+        after = listing(ws / "home") + listing(ws / "in") + listing(outside)
+        return problem or (None if after == before else "something was removed")
+
+    return check
+
+
+def node_kept(kind: str) -> Callable[[Path, Case], str | None]:
+    """`--force` onto something that is not a regular file: one line, the node untouched."""
+
+    def check(ws: Path, case: Case) -> str | None:
+        target = Path(os.devnull) if kind == "device" else ws / "out" / f"node-{kind}"
+        if kind == "fifo" and not target.exists():
+            os.mkfifo(target)
+        elif kind == "link" and not target.is_symlink():
+            (ws / "elsewhere.txt").write_text("the user's")
+            target.symlink_to(ws / "elsewhere.txt")
+        before = os.lstat(target)
+        problem = one_line(dau(ws, ["info", str(ws / "in" / "model.pt"), "--indices", str(target), "--classes", "3",
+                                    "--force"]), "-o/--out")
+        after = os.lstat(target)
+        return problem or (None if (after.st_ino, after.st_mode) == (before.st_ino, before.st_mode) else "replaced")
+
+    return check
+
+
+def users_compare_folder(ws: Path, case: Case) -> str | None:
+    folder = ws / "out" / "mine"
+    folder.mkdir(exist_ok=True)
+    (folder / "compare.md").write_text("my notes")
+    (folder / "compare.json").write_text('{"mine": 1}')
+    before = sha(folder / "compare.md") + sha(folder / "compare.json")
+    problem = one_line(dau(ws, ["compare", str(ws / "in" / "model.pt"), "-c", "3", "--methods", "ft", "--seeds", "1",
+                                "-o", str(folder)]), "compare did not write")
+    return problem or (None if sha(folder / "compare.md") + sha(folder / "compare.json") == before else "overwritten")
+
+
+def bank_damaged(harm: str) -> Callable[[Path, Case], str | None]:
+    """A bank of 3 + 3, one reference file damaged: the next audit names it, sets it aside, and still
+    ends; `--references 3` trains it again."""
+
+    def check(ws: Path, case: Case) -> str | None:
+        import torch
+
+        model = str(ws / "in" / "model.pt")
+        first = dau(ws, ["audit", model, "-c", "3", "--references", "3", "--json"])
+        if first.returncode != 0:
+            return f"building the bank failed: {first.stderr[-200:]}"
+        refs = sorted((ws / "home" / "bank").glob("*/out-*/ref-*.pt"))
+        path = refs[1]
+        if harm == "nan":
+            r = torch.load(path, weights_only=True)
+            r["stats"] = {k: torch.full_like(v, float("nan")) for k, v in r["stats"].items()}
+            torch.save(r, path)
+        elif harm == "hostile":
+            path.write_bytes(pickle.dumps(Hostile(ws)))
+        else:
+            path.write_bytes(path.read_bytes()[:200])
+        again = dau(ws, ["audit", model, "-c", "3", "--json"])
+        if again.returncode != 0 or "Traceback" in again.stderr or str(path) not in again.stderr:
+            return f"exit {again.returncode}; stderr: {again.stderr[-300:]}"
+        if path.exists() or (ws / "PWNED").exists():
+            return "the bad file was not set aside (or ran code)"
+        json.loads(again.stdout)  # strict JSON
+        repaired = dau(ws, ["audit", model, "-c", "3", "--references", "3", "--json"])
+        return None if repaired.returncode == 0 and path.exists() else f"not retrained: {repaired.stderr[-200:]}"
+
+    return check
+
+
+def few_references(ws: Path, case: Case) -> str | None:
+    model = str(ws / "in" / "model.pt")
+    dau(ws, ["audit", model, "-c", "3", "--references", "4"])
+    r = dau(ws, ["audit", model, "-c", "3", "--references", "2", "--json"])
+    if r.returncode != 0:
+        return f"exit {r.returncode}: {r.stderr[-200:]}"
+    verdict = json.loads(r.stdout)["verdict"]
+    return None if verdict != "forgotten" else "the untouched original was judged forgotten on 2 references"
+
+
+def starved(how: str) -> Callable[[Path, Case], str | None]:
+    def check(ws: Path, case: Case) -> str | None:
+        import resource
+
+        def pre() -> None:
+            if how == "stdout closed":
+                os.close(1)
+            else:
+                resource.setrlimit(resource.RLIMIT_AS, (1_500_000_000, 1_500_000_000))
+
+        r = subprocess.run([sys.executable, "-m", "dau_cli", "info", str(ws / "in" / "model.pt"), "--json"],
+                           env=env_of(ws), stdout=None if how == "stdout closed" else subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, preexec_fn=pre, timeout=120)
+        return one_line(r)
+
+    return check
+
+
+def run_file(kind: str) -> Callable[[Path, Case], str | None]:
+    """A run.json that is a FIFO or a link to /dev/zero: `runs ls` answers at once, the run `damaged`."""
+
+    def check(ws: Path, case: Case) -> str | None:
+        run = ws / "home" / "runs" / f"20250101-000000-train-{kind}"
+        run.mkdir(parents=True, exist_ok=True)
+        if not os.path.lexists(run / "run.json"):
+            os.mkfifo(run / "run.json") if kind == "fifo" else (run / "run.json").symlink_to("/dev/zero")
+        try:
+            r = dau(ws, ["runs", "ls", "--json"], timeout=30)
+        except subprocess.TimeoutExpired:
+            return "runs ls hung"
+        mine = [x for x in json.loads(r.stdout)["runs"] if x["id"] == run.name]
+        return None if mine and mine[0]["status"] == "damaged" else f"listed as {mine}"
+
+    return check
+
+
+def orphaned_workers(ws: Path, case: Case) -> str | None:
+    proc = subprocess.Popen([sys.executable, "-m", "dau_cli", "-q", "compare", str(ws / "in" / "model.pt"), "-c", "3",
+                             "--methods", "ft", "--seeds", "4", "--workers", "2", "-o", str(ws / "out" / "orphans")],
+                            env=env_of(ws), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def children() -> list[int]:
+        found = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                if int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1]) == proc.pid:
+                    found.append(int(pid))
+            except OSError:
+                pass
+        return found
+
+    def running(pid: int) -> bool:
+        try:
+            return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    deadline = time.time() + 120
+    while len(children()) < 2 and time.time() < deadline:
+        time.sleep(0.5)
+    workers = children()
+    time.sleep(3)
+    proc.kill()
+    proc.wait()
+    deadline = time.time() + 30
+    while any(running(p) for p in workers) and time.time() < deadline:
+        time.sleep(0.5)
+    alive = [p for p in workers if running(p)]
+    for p in alive:
+        os.kill(p, signal.SIGKILL)
+    shutil.rmtree(ws / "out" / "orphans", ignore_errors=True)
+    return None if workers and not alive else f"workers {workers}, alive after 30 s: {alive}"
+
+
 def cases() -> list[Case]:
     M = "{ws}/in/model.pt"
     out = "{ws}/out/x.pt"
@@ -286,7 +466,7 @@ def cases() -> list[Case]:
                  ("train.batch_size=0", "train.batch_size must be at least 1"), ("train.lr=-1", "train.lr must be above 0"),
                  ("train.lr=nan", "train.lr must be above 0"), ("train.lr=inf", "train.lr"), ("train.lr=1e6", "at most 10"),
                  ("train.momentum=2", "train.momentum"), ("model.width=0", "model.width"), ("model.arch=mlp", "one of"),
-                 ("train.device=tpu", "one of auto, cpu, cuda"), ("data.dataset=mnist", "one of digits"),
+                 ("train.device=tpu", "one of auto, cpu, cuda"), ("data.dataset=imagenet", "one of digits"),
                  ("train.seed=-1", "train.seed must be at least 0"), ("train.epochs=ten", "needs a int")]:
         add(f"train --set {s}", 1, ["train", "--set", s, "-o", out], says=[w])
     for flag, v, w in [("--epochs", "0", "train.epochs must be at least 1"), ("--batch-size", "0", "train.batch_size"),
@@ -424,12 +604,72 @@ def cases() -> list[Case]:
     add("legacy-format, protocol-5 pickle (torch's protocol warning)", 10, ["info", "{ws}/in/legacy.pt"],
         says=["not a readable dau checkpoint", "safe loader cannot read"],
         inputs=["{ws}/in/legacy.pt"], setup=legacy)
+
+    # 11. removal is confined to run folders dau made
+    for arg in ["", ".", "..", "../..", "/", "~", "2025", "{ws}/outside"]:
+        add(f"runs rm '{arg}'", 11, [], check=confined(arg))
+
+    def export_events(ws: Path) -> None:
+        run = ws / "home" / "runs" / "20250101-000000-train-export"
+        run.mkdir(parents=True, exist_ok=True)
+        (run / "run.json").write_text(json.dumps({"id": run.name, "command": "train", "status": "completed"}))
+        (run / "events.jsonl").write_text('{"v": 1, "t": 1.0, "type": "step", "phase": "train", "step": 1}\n')
+
+    add("runs export -o the run's own events.jsonl --force", 11,
+        ["runs", "export", "20250101-000000-train-export", "--csv", "-o",
+         "{ws}/home/runs/20250101-000000-train-export/events.jsonl", "--force"],
+        says=["refusing to overwrite the input"], inputs=["{ws}/home/runs/20250101-000000-train-export/events.jsonl"],
+        setup=export_events)
+    add("DAU_RUN_ID=../escape", 11, ["info", M], env={"DAU_RUN_ID": "../escape"},
+        check=lambda ws, case: None if dau(ws, ["train", "--epochs", "1", "--set", "model.width=4", "-o",
+                                                  str(ws / "out" / "esc.pt")], {"DAU_RUN_ID": "../escape"}).returncode == 0
+        and not (ws / "home" / "escape").exists() and (ws / "out" / "esc.pt").unlink() is None else "escaped")
+
+    # 12. only regular files are replaced; compare writes only into its own folder
+    for kind in ("device", "fifo", "link"):
+        add(f"--force onto a {kind}", 12, [], check=node_kept(kind))
+    add("compare -o a folder of the user's compare.md and compare.json", 12, [], check=users_compare_folder)
+    add("compare -o a file", 12, ["compare", M, "-c", "3", "--methods", "ft", "--seeds", "1", "-o", "{ws}/in/file.txt"],
+        says=["-o takes a folder"], inputs=[M, "{ws}/in/file.txt"], setup=write("in/file.txt", "mine"))
+
+    # 13. the reference bank is verified, not trusted
+    for harm in ("nan", "truncated", "hostile"):
+        add(f"a {harm} reference file", 13, [], check=bank_damaged(harm))
+    add("--references 2 on a bank of 4: never forgotten", 13, [], check=few_references)
+
+    # 14. bounded resources and stray processes; one line for what remained
+    add("--references 10^23", 14, ["audit", M, "-c", "3", "--references", str(10**23)], says=["256"], inputs=[M])
+    add("--workers 999", 14, ["audit", M, "-c", "3", "--workers", "999"], says=["CPU cores"], inputs=[M])
+    add("dau tui without a terminal", 14, ["tui"], says=["needs a terminal"])
+    add("a 400-digit integer in a recipe", 14, ["train", "--recipe", "{ws}/in/big.toml", "-o", out],
+        says=["400-digit"], inputs=["{ws}/in/big.toml"], setup=write("in/big.toml", "[train]\nepochs = " + "9" * 400))
+    add("a forget set of one sample with DAU", 14, ["forget", M, "--indices", "{ws}/in/one.txt", "-o", out],
+        says=["at least 2 samples"], inputs=[M], setup=lambda ws: (ws / "in" / "one.txt").write_text(
+            str(__import__("torch").load(ws / "in" / "model.pt", weights_only=True)["data"]["splits"]["train"][0].item())))
+    add("a string where the lineage holds a forget set", 14, ["info", "{ws}/in/forget-str.pt"],
+        says=["has forget of the wrong type"], inputs=["{ws}/in/forget-str.pt"],
+        setup=damage(lambda k: k["lineage"].append({"op": "forget", "time": 1.0, "config": {}, "wall_time_s": 1.0,
+                                                     "image_passes": 1, "device": "cpu", "forget": "x"}),
+                     "forget-str.pt"))
+    add("a recorded recipe out of range, audit --references", 14,
+        ["audit", "{ws}/in/odd.pt", "-c", "3", "--references", "3"], says=["train.lr must be"],
+        inputs=["{ws}/in/odd.pt"], setup=damage(lambda k: k["lineage"][0]["config"]["train"].__setitem__("lr", 1e9),
+                                                "odd.pt"))
+    add("a newline and a terminal escape in a path", 14, ["info", "{ws}/in/a\nb\x1b[2J.pt"], says=["\\n", "\\x1b"])
+    add("a 250-byte output name", 14, [], check=lambda ws, case: None if dau(
+        ws, ["info", M, "--indices", str(ws / "out" / ("x" * 250)), "--classes", "3"]).returncode == 0 else "refused")
+    add("standard output closed", 14, [], check=starved("stdout closed"))
+    add("ulimit -v 1.5 GB", 14, [], check=starved("ulimit"))
+    add("run.json a FIFO", 14, [], check=run_file("fifo"))
+    add("run.json a link to /dev/zero", 14, [], check=run_file("zero"))
+    add("a SIGKILLed compare --workers 2 leaves no worker", 14, [], check=orphaned_workers)
     return c
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-k", default="", help="only cases whose name contains this")
+    ap.add_argument("--group", type=int, action="append", help="only this group (repeat for more)")
     args = ap.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the mounts below are undone
     ws = Path(tempfile.mkdtemp(prefix="dau-bad-inputs-"))
@@ -445,7 +685,7 @@ def main() -> int:
     r = dau(ws, ["train", "--set", "model.width=8", "--epochs", "2", "--batch-size", "32", "--device", "cpu",
                  "-o", str(ws / "in" / "model.pt")])
     assert r.returncode == 0, r.stderr
-    selected = [c for c in cases() if args.k in c.name]
+    selected = [c for c in cases() if args.k in c.name and (not args.group or c.group in args.group)]
     held = failed = skipped = 0
     start = time.time()
     try:

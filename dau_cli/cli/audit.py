@@ -20,7 +20,7 @@ PAIR_TITLES = {"forget_vs_val": "forget set (members) vs unseen images of the sa
 @handle_errors
 def audit(
     checkpoint: Path = typer.Argument(..., help="The checkpoint to audit."),
-    classes: Optional[str] = typer.Option(None, "--classes", help="Forget set = these classes, e.g. 3 or 3,5."),
+    classes: Optional[str] = typer.Option(None, "--classes", "-c", help="Forget set = these classes, e.g. 3 or 3,5."),
     random: Optional[float] = typer.Option(None, "--random",
                                            help="Forget set = a seeded fraction of D_train, e.g. 0.1."),
     seed: int = typer.Option(0, "--seed", help="Seed of the --random draw."),

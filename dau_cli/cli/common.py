@@ -219,6 +219,8 @@ def _recorded(command: str, config: dict, device: str, progress: bool) -> Iterat
     if view:
         run.listeners.append(view)
         view.progress.start()
+    elif not QUIET:  # no progress (--json): warnings still reach stderr, never stdout's JSON
+        run.listeners.append(_warnings_only)
     try:
         yield run
     except BaseException as e:
@@ -242,6 +244,12 @@ def _recorded(command: str, config: dict, device: str, progress: bool) -> Iterat
     finally:
         if view:
             view.progress.stop()
+
+
+def _warnings_only(event: dict) -> None:
+    if event.get("type") == "log" and event.get("level") in ("warning", "error"):
+        err.print(f"[yellow]warning:[/] {escape(printable(str(event.get('message', ''))))}", highlight=False,
+                  soft_wrap=True)
 
 
 def _on_sigterm():
