@@ -103,3 +103,13 @@ def tamper_steppers(monkeypatch):
 
     monkeypatch.setattr(tamper, "Stepper", Spy)
     return made
+
+
+def pytest_collection_modifyitems(config, items):
+    """With pytest-xdist (the suite runs in 2 processes): the README's commands, the longest test by
+    far, start first, so the other process works through the rest meanwhile; the tests that share
+    the one local Ray instance run in the same process, one after another."""
+    items.sort(key=lambda item: 0 if item.path.name == "test_readme.py" else 1)  # stable: the rest keep their order
+    for item in items:
+        if "ray_local" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("ray"))

@@ -4,8 +4,8 @@ Every line of every ```bash block is run as a user would type it (the comment af
 dropped), each in a fresh process, and must exit 0, except the blocks in NOT_RUN, each for the
 reason given there (and the Fashion-MNIST block where the data set is not installed), and the
 dashboard's lines (`dau tui`, `... --tui`), which are interactive and
-tested in tests/tui. Takes about 2 minutes on an
-idle 2-core CPU (docs/results.md).
+tested in tests/tui. Takes about 6 minutes on an idle 2-core CPU (docs/results.md); it starts
+first, beside the rest of the suite (tests/conftest.py).
 """
 
 from __future__ import annotations
