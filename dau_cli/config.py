@@ -306,12 +306,23 @@ def read_recipe(name: str) -> dict[str, dict[str, Any]]:
 def _field(dotted: str, where: str) -> dataclasses.Field:
     section, _, key = dotted.partition(".")
     if section not in SECTIONS:
-        raise DauError(f"{where}: unknown section '{section}' in '{dotted}'; valid sections: {', '.join(SECTIONS)}")
+        raise DauError(f"{where}: unknown section '{section}' in '{dotted}'{did_you_mean(section, SECTIONS)}; "
+                       f"valid sections: {', '.join(SECTIONS)}")
     by_name = {f.name: f for f in fields(SECTIONS[section])}
     if key not in by_name:
-        valid = ", ".join(f"{section}.{k}" for k in by_name)
-        raise DauError(f"{where}: unknown key '{dotted}'; valid keys: {valid}")
+        shown = [f"{section}.{k}" for k in by_name]
+        valid = ", ".join(shown[:12]) + (f" and {len(shown) - 12} more (`dau recipes show` lists them)"
+                                         if len(shown) > 12 else "")
+        raise DauError(f"{where}: unknown key '{dotted}'{did_you_mean(dotted, shown)}; valid keys: {valid}")
     return by_name[key]
+
+
+def did_you_mean(given: str, known: Collection[str]) -> str:
+    """` (did you mean 'x'?)` for the closest known name, or nothing when none is close."""
+    import difflib
+
+    close = difflib.get_close_matches(given, list(known), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
 
 
 def _coerce(dotted: str, f: dataclasses.Field, value: Any, where: str = "") -> Any:

@@ -42,6 +42,14 @@ def lineage_entry(op: str, config: dict, wall_time_s: float, image_passes: int, 
             "image_passes": int(image_passes), "device": device, "versions": versions(), **extra}
 
 
+def _is_text(head: bytes) -> bool:
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return e.start >= len(head) - 3  # only a character cut at the end of the sample
+    return True
+
+
 def training_recipe(ckpt: dict) -> dict | None:
     """The config the weights were trained with: the first `train` entry's, or the recipe a model
     was imported with; None for a model imported without one (nothing can be retrained like it)."""
@@ -64,6 +72,12 @@ def needs_recipe(ckpt: dict, doing: str) -> dict:
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read and validate a checkpoint; every failure is one DauError line."""
     path = check_checkpoint(path)
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    if head and not head.startswith(b"PK") and b"\0" not in head and _is_text(head):
+        what = "a TOML recipe (pass it with --recipe)" if path.suffix == ".toml" or head.lstrip().startswith((b"[", b"#")) \
+            else "a text file"
+        raise DauError(f"{path} is {what}, not a dau checkpoint; make a checkpoint with `dau train` or `dau import`")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated zip, foreign pickle, refused global: all the same to a user

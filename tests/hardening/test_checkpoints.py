@@ -120,3 +120,23 @@ def test_a_recorded_recipe_out_of_range_is_refused_before_the_audit(refused, tin
     refused("audit", path, "--classes", "3", "--references", "3", inputs=[path],
             says=["train.lr must be", "recorded config"])
     assert not runs_dir().exists() or not list(runs_dir().iterdir())  # before any work
+
+
+@pytest.mark.parametrize("name, text, says", [
+    ("my.toml", "[train]\nepochs = 3\n", "is a TOML recipe (pass it with --recipe)"),
+    ("notes.pt", "some notes\n", "is a text file, not a dau checkpoint"),
+])
+def test_a_text_file_given_as_a_checkpoint_is_named_as_text(refused, tmp_path, name, text, says):
+    path = tmp_path / name
+    path.write_text(text)
+    refused("info", path, inputs=[path], says=[says])
+
+
+def test_a_near_miss_is_suggested(refused, ckpt, dau_home):
+    from dau_cli.runs import runs_dir
+
+    runs_dir().mkdir(parents=True, exist_ok=True)
+    (runs_dir() / "20250101-100000-train-abcdef").mkdir()
+    refused("runs", "show", "20250101-100000-train-abcdeg", says=["did you mean '20250101-100000-train-abcdef'?",
+                                                                   "dau runs ls"])
+    refused("forget", ckpt, "-c", "3", "--set", "dau.alpah=0.3", inputs=[ckpt], says=["did you mean 'dau.alpha'?"])
