@@ -97,7 +97,7 @@ def audit(
         if flags_given and recorded is not None:
             run.emit("log", level="warning", message=f"{checkpoint} records a forget set of "
                      f"{len(recorded['forget_indices'])} samples; auditing the one the flags give instead")
-        report = run_audit(model, data, forget, run)
+        report = run_audit(model, data, forget, run, warnings_in_report=True)  # printed after the verdict
         # On a cluster the references' device is the cluster's to decide (a GPU where it has one)
         report.update(judge(ckpt, model, data, forget, references=references, workers=workers, sink=run,
                             device=device if ray else str(dev), ray=ray))

@@ -247,7 +247,7 @@ def _recorded(command: str, config: dict, device: str, progress: bool) -> Iterat
 
 
 def _warnings_only(event: dict) -> None:
-    if event.get("type") == "log" and event.get("level") in ("warning", "error"):
+    if event.get("type") == "log" and event.get("level") in ("warning", "error") and not event.get("in_report"):
         err.print(f"[yellow]warning:[/] {escape(printable(str(event.get('message', ''))))}", highlight=False,
                   soft_wrap=True)
 

@@ -89,7 +89,7 @@ class ProgressView:
         kind = event.get("type")
         if kind == "log":
             level, message = event.get("level"), escape(str(event.get("message", "")))
-            if level in ("warning", "error"):
+            if level in ("warning", "error") and not event.get("in_report"):
                 self.progress.console.print(f"[yellow]{message}[/]", highlight=False)
             elif level == "info" and "job" not in event:
                 self.progress.notes.append(str(event.get("message", "")))

@@ -268,7 +268,7 @@ def _take(stats: dict[str, torch.Tensor], mask: torch.Tensor) -> dict[str, torch
 
 
 def audit(model: torch.nn.Module, data: Data, forget: ForgetSet, sink: EventSink | None = None,
-          attacks: bool = True, bootstrap: int = MIA_BOOTSTRAP) -> dict[str, Any]:
+          attacks: bool = True, bootstrap: int = MIA_BOOTSTRAP, warnings_in_report: bool = False) -> dict[str, Any]:
     """The full report of docs/audit.md for `model` and `forget` (keys: ua, ra, ta, val_acc,
     forgotten_test_acc (class forgetting only), mia_efficacy, mia_efficacy_by_statistic,
     mia_efficacy_interval, mia_efficacy_unstable, mia_bootstrap, attacks, over_forgetting, warnings,
@@ -389,8 +389,8 @@ def audit(model: torch.nn.Module, data: Data, forget: ForgetSet, sink: EventSink
         warnings.append("no validation images to compare the forget set with; the forget_vs_val attacks are skipped")
     report["over_forgetting"] = any(w.startswith("over-forgetting") for w in warnings)
     report["warnings"] = warnings
-    for w in warnings:
-        sink.emit("log", level="warning", message=w)
+    for w in warnings:  # `in_report`: the caller prints them with the report, after the verdict
+        sink.emit("log", level="warning", message=w, **({"in_report": True} if warnings_in_report else {}))
 
     report["forget"] = forget.describe()
     report["sizes"] = {"forget": len(forget_idx), "retain": len(retain_idx), "val": len(val_idx),

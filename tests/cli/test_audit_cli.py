@@ -239,3 +239,13 @@ def test_the_one_number_fake_is_caught_and_the_bank_is_reused(tiny_ckpt, ckpt_di
     assert again.stdout.splitlines()[0].startswith("verdict: not forgotten")
     events = list(read_events(Path(list_runs()[0]["dir"])))
     assert not any("training" in e.get("message", "") for e in events if e["type"] == "log")
+
+
+def test_the_first_line_is_the_verdict_and_warnings_follow_it_once(dau, tiny_ckpt):
+    r = dau("audit", tiny_ckpt, "--classes", "3")
+    assert r.exit_code == 0, r.output
+    assert r.stdout.splitlines()[0].startswith("verdict: ")
+    report = json.loads(dau("audit", tiny_ckpt, "--classes", "3", "--json").stdout)
+    for warning in report["warnings"]:
+        head = warning[:40]
+        assert r.stdout.count(head) == 1 and head not in r.stderr, warning
