@@ -4,6 +4,7 @@
   data into the user's home.
 - `tiny_ckpt` (session): a digits + cnn (width 8, 2 epochs) checkpoint trained once through the
   engine, in about a second; read it, never write to it (copy it first).
+- `micro` (session): a smaller one, in memory, whose recipe trains a reference in under a second.
 - `dau`: runs the CLI in-process and returns the result, with stdout and stderr kept apart.
 - `user_error`: checks a result against the CLI's contract for a user mistake and returns the line.
 """
@@ -47,6 +48,21 @@ def tiny_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
         mp.setenv("DAU_HOME", str(folder))
         ckpt, _ = train_checkpoint(resolve(overrides=TINY_TRAIN), EventSink())
         return save_checkpoint(ckpt, folder / "digits-cnn-tiny.pt")
+
+
+@pytest.fixture(scope="session")
+def micro(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """A digits checkpoint (in memory) whose recipe trains a reference model in well under a second
+    (1 epoch, width 4): for the reference bank's tests. Read it, never change it."""
+    from dau_cli.config import resolve
+    from dau_cli.engine.train import train_checkpoint
+    from dau_cli.runs import EventSink
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DAU_HOME", str(tmp_path_factory.mktemp("micro")))
+        ckpt, _ = train_checkpoint(resolve(overrides={"model.width": 4, "train.epochs": 1, "train.batch_size": 64,
+                                                      "train.device": "cpu"}), EventSink())
+    return ckpt
 
 
 @pytest.fixture

@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
 import torch
 
 from dau_cli.engine import bank as bank_module
 from dau_cli.engine.audit import forget_set_for_audit
 from dau_cli.engine.bank import IN_SEED_BASE, OUT_SEED_BASE, bank_for
 from dau_cli.engine.checkpoint import restore
-
-
-@pytest.fixture(scope="module")
-def micro(tmp_path_factory):
-    """A digits checkpoint whose recipe trains a reference in well under a second (1 epoch, width 4)."""
-    from dau_cli.config import resolve
-    from dau_cli.engine.train import train_checkpoint
-    from dau_cli.runs import EventSink
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DAU_HOME", str(tmp_path_factory.mktemp("micro")))
-        ckpt, _ = train_checkpoint(resolve(overrides={"model.width": 4, "train.epochs": 1, "train.batch_size": 64,
-                                                      "train.device": "cpu"}), EventSink())
-    return ckpt
 
 
 def forget(ckpt, classes="3"):

@@ -13,20 +13,6 @@ import torch
 from dau_cli.engine.audit import forget_set_for_audit
 from dau_cli.engine.bank import OUT_SEED_BASE, BankWarning, bank_for
 from dau_cli.engine.checkpoint import restore
-from dau_cli.runs import EventSink
-
-
-@pytest.fixture(scope="module")
-def micro(tmp_path_factory):
-    """A digits checkpoint whose recipe trains a reference in well under a second."""
-    from dau_cli.config import resolve
-    from dau_cli.engine.train import train_checkpoint
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DAU_HOME", str(tmp_path_factory.mktemp("micro")))
-        ckpt, _ = train_checkpoint(resolve(overrides={"model.width": 4, "train.epochs": 1, "train.batch_size": 64,
-                                                      "train.device": "cpu"}), EventSink())
-    return ckpt
 
 
 def bank_of(ckpt):
