@@ -121,7 +121,7 @@ class TrainConfig(_Checked):
 
 @dataclass(frozen=True)
 class DauConfig(_Checked):
-    """Discriminative Adversarial Unlearning (docs/dau-method.md fixes each choice)."""
+    """Discriminative Adversarial Unlearning (docs/method.md, "DAU as dau implements it", fixes each choice)."""
 
     epochs: int = opt(20, "class forgetting: at most this many passes over the forget set; the game stops once the class is forgotten", min=1, max=10_000)
     sample_epochs: int = opt(5, "random or index forgetting: passes over the forget set (5: as close to retraining as 20, in a fifth of the time; docs/results.md)", min=1, max=10_000)

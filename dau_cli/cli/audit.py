@@ -1,5 +1,5 @@
 """`dau audit`: how much of the forget set a checkpoint still remembers, optionally against a
-model retrained without it. Metrics and attacks are defined in docs/protocol.md and docs/audit.md."""
+model retrained without it. Metrics and attacks are defined in docs/audit.md."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The audit: how much of the forget set a model still remembers (docs/protocol.md, docs/audit.md).
+"""The audit: how much of the forget set a model still remembers (docs/audit.md).
 
 From a checkpoint and a forget set D_f it computes the literature's numbers — UA, RA, TA and
 MIA-Efficacy (the SVC attack of the Unlearn-Sparse / SalUn line of work) — and a threshold attack
@@ -34,7 +34,7 @@ from dau_cli.runs import EventSink
 
 HEADLINE_STATISTIC = "confidence"  # MIA-Efficacy's headline figure, as in the literature
 LOW_FPRS = (0.001, 0.01, 0.1)  # TPR is reported at these false-positive rates
-AVG_GAP_METRICS = ("ua", "ra", "ta", "mia_efficacy")  # docs/protocol.md, "Comparison with a reference"
+AVG_GAP_METRICS = ("ua", "ra", "ta", "mia_efficacy")  # docs/audit.md, "Against a reference"
 COMPARED_METRICS = ("ua", "ra", "ta", "val_acc", "forgotten_test_acc", "mia_efficacy")
 # An AUC of D_f vs D_val this far below chance means the forget set now looks *less* like training
 # data than unseen data does: over-forgetting (docs/audit.md). The bar is lowered further for small
@@ -326,7 +326,7 @@ def audit(model: torch.nn.Module, data: Data, forget: ForgetSet, sink: EventSink
     if class_mode:
         report["forgotten_test_acc"] = _acc(t, test_forgotten)
 
-    # MIA-Efficacy (docs/protocol.md): members = the first |D_test| samples of D_r. Each statistic's
+    # MIA-Efficacy (docs/audit.md): members = the first |D_test| samples of D_r. Each statistic's
     # SVC is fitted once on the sets themselves (the literature's figure) and `bootstrap` more times
     # on resamples of them (its instability), all in one thread pool.
     n_members = min(len(retain_idx), len(t_attack["correct"]))
@@ -409,7 +409,7 @@ def audit(model: torch.nn.Module, data: Data, forget: ForgetSet, sink: EventSink
 
 
 def avg_gap(report: dict, reference: dict) -> float:
-    """Avg. Gap = mean |Δ| over UA, RA, TA and MIA-Efficacy (docs/protocol.md)."""
+    """Avg. Gap = mean |Δ| over UA, RA, TA and MIA-Efficacy (docs/audit.md)."""
     return float(np.mean([abs(report[m] - reference[m]) for m in AVG_GAP_METRICS]))
 
 

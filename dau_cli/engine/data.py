@@ -273,7 +273,7 @@ def _stratified_take(labels: np.ndarray, pool: np.ndarray, frac: float, rng: np.
 
 
 def make_splits(labels: np.ndarray, is_test: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]:
-    """train / val / test index arrays as in docs/protocol.md: an official test split if the
+    """train / val / test index arrays (docs/checkpoint.md, `data`): an official test split if the
     dataset has one, else a stratified 20 %; then a stratified 10 % of the rest for validation."""
     rng = np.random.default_rng(seed)
     everything = np.arange(len(labels))

@@ -1,7 +1,7 @@
 """`dau forget` as one function: checkpoint + forget set + method in, unlearned checkpoint + report out.
 
 The wall time is that of the unlearning step alone: data loading before it and the per-epoch
-and final evaluations are excluded (docs/protocol.md, "Cost"), and so is one-off work that later
+and final evaluations are excluded (docs/method.md, "Cost accounting"), and so is one-off work that later
 runs from the same checkpoint reuse (the authors' attacker pre-training), reported as `pretrain_s`.
 """
 

@@ -1,4 +1,4 @@
-"""Per-sample statistics of a classifier's outputs (docs/protocol.md, "Per-sample statistics").
+"""Per-sample statistics of a classifier's outputs (docs/audit.md, "Threshold attacks").
 
 One implementation serves both the audit's attacks and the DAU attacker's input, so what the
 attacker learns to exploit during unlearning is exactly what the audit measures afterwards.
@@ -51,7 +51,7 @@ def sample_stats(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.
 
 def attacker_features(logits: torch.Tensor, labels: torch.Tensor, label_free: bool = True,
                       input_grad_norm: torch.Tensor | None = None) -> torch.Tensor:
-    """φ(x, y) for the DAU attacker (docs/dau-method.md, "What the attacker sees"): (B, F).
+    """φ(x, y) for the DAU attacker (docs/method.md, "What the attacker sees"): (B, F).
 
     Label-aware group: confidence, logit-scaled confidence, loss, modified entropy; sensitivity:
     ‖p - e_y‖₂ and, if given, ‖∇ₓℓ‖₂. Label-free group (class forgetting drops it): the top-k

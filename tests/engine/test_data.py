@@ -1,4 +1,4 @@
-"""Datasets, splits (docs/protocol.md, "Splits") and batched augmentation."""
+"""Datasets, splits (docs/checkpoint.md, `data`) and batched augmentation."""
 
 from __future__ import annotations
 

@@ -57,7 +57,7 @@ class Task:
         return self.data.splits["val"]
 
     def reference(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The reference set R and the labels it is queried under (docs/dau-method.md).
+        """The reference set R and the labels it is queried under (docs/method.md).
 
         Random or index forgetting: D_val with its own labels. Class forgetting: the D_val images
         of the remaining classes, each under a forgotten label (what a model that never saw the

@@ -1,6 +1,6 @@
 """The authors' DAU attacker: what it sees, its network, its pre-training and its cache.
 
-`docs/dau-method.md` ("The players") defines it. Per sample and class the attacker sees three
+`docs/method.md` ("The players") defines it. Per sample and class the attacker sees three
 numbers: the defender's logit, the one-hot label entry and the logit's finite-difference
 *sensitivity* (mean over m Gaussian perturbations of the input, of std sigma, of
 |logit(noisy) - logit(clean)| / sigma). `TokenAttacker` batch-normalises the 3*C inputs, makes

@@ -1,4 +1,4 @@
-"""Discriminative Adversarial Unlearning (Sharma et al., 2024), as docs/dau-method.md defines it.
+"""Discriminative Adversarial Unlearning (Sharma et al., 2024), as docs/method.md defines it.
 
 An attacker A_psi learns to tell the defender's responses on the forget set D_f ("member") from
 its responses on a reference set R ("non-member"); the defender D_theta (the model) learns to
@@ -53,7 +53,7 @@ def projector(feature_dim: int, width: int) -> nn.Module:
 
 def barlow_twins(z_f: torch.Tensor, z_r: torch.Tensor, lambda_off: float) -> torch.Tensor:
     """L_BT = (1/d) [sum_i (1 - C_ii)^2 + lambda_off sum_{i!=j} C_ij^2], C the cross-correlation of the
-    per-dimension standardised projections (docs/dau-method.md, the 1/d keeps it on a CE scale)."""
+    per-dimension standardised projections (docs/method.md, the 1/d keeps it on a CE scale)."""
     b, d = z_f.shape
     z_f = (z_f - z_f.mean(0)) / (z_f.std(0) + 1e-5)
     z_r = (z_r - z_r.mean(0)) / (z_r.std(0) + 1e-5)
@@ -189,7 +189,7 @@ def dau(task: Task, cfg) -> int:
     model, data, dev, gen = task.model, task.data, task.device, task.generator
     torch.manual_seed(task.seed)
     class_mode = task.forget.mode == "class"
-    label_free = not class_mode  # a retrained model is not confident on forgotten classes (dau-method.md)
+    label_free = not class_mode  # a retrained model is not confident on forgotten classes (docs/method.md)
     input_sens = cfg.sensitivity == "input"
     batch_view = cfg.attacker_view == "batch"
     tc = task.train_cfg
@@ -281,7 +281,7 @@ def dau(task: Task, cfg) -> int:
     # warm start: the attacker first learns to attack the untouched original model, whose
     # statistics do not change meanwhile, so each sample is queried once
     phi_f_all, phi_r_all = clean_phi(f_tr, fy_tr), clean_phi(r_tr, ry_tr)
-    # image passes count forward+backward samples (docs/protocol.md); the attacker's queries and
+    # image passes count forward+backward samples (docs/method.md, "Cost accounting"); the attacker's queries and
     # the batch-norm calibration are forward-only and show in the wall time instead
     passes = 0
     task.sink.emit("phase", phase="attacker warm-up", total=cfg.attacker_warmup, epochs=0)
@@ -394,7 +394,7 @@ def barlow_twins_unprojected(f: torch.Tensor, v: torch.Tensor, lambda_off: float
 
 
 def authors(task: Task, cfg) -> int:
-    """The authors' loop (docs/dau-method.md, "One step"); returns image passes.
+    """The authors' loop (docs/method.md, "One step"); returns image passes.
 
     Per step: a fresh forget batch and a fresh validation batch (a new random subset each step, as
     the authors' freshly built iterators give); one attacker step on their detached views (forget
