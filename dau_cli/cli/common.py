@@ -246,6 +246,14 @@ def _recorded(command: str, config: dict, device: str, progress: bool) -> Iterat
             view.progress.stop()
 
 
+def save_output(run: Run, ckpt: dict, target: Path, force: bool, summary: dict) -> None:
+    """The command's checkpoint, written (atomically, dau_cli.files), and recorded in its run."""
+    from dau_cli.engine.checkpoint import save_checkpoint
+
+    save_checkpoint(ckpt, target, force)
+    run.update(summary=summary, outputs={"checkpoint": str(target.resolve())})
+
+
 def _warnings_only(event: dict) -> None:
     if event.get("type") == "log" and event.get("level") in ("warning", "error") and not event.get("in_report"):
         err.print(f"[yellow]warning:[/] {escape(printable(str(event.get('message', ''))))}", highlight=False,

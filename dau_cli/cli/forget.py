@@ -30,6 +30,7 @@ from dau_cli.cli.common import (
     out,
     pct,
     print_json,
+    save_output,
 )
 
 @handle_errors
@@ -83,7 +84,7 @@ def forget(
 
     with loading("loading torch"):
         from dau_cli.engine.audit import audit
-        from dau_cli.engine.checkpoint import load_checkpoint, needs_recipe, restore, save_checkpoint
+        from dau_cli.engine.checkpoint import load_checkpoint, needs_recipe, restore
         from dau_cli.engine.forget import forget_checkpoint, original_train_config
         from dau_cli.engine.forget_sets import select_forget_set
         from dau_cli.engine.train import pick_device
@@ -101,9 +102,7 @@ def forget(
                   method: as_dict(config)[method]}
     with open_run("forget", run_config, str(dev)) as run:
         new, summary = forget_checkpoint(ckpt, model, data, fs, method, config, run, seed=seed)
-        save_checkpoint(new, target, force)
-        run.update(summary={k: summary[k] for k in ("ua", "ra", "ta", "mia_efficacy", "wall_time_s")},
-                   outputs={"checkpoint": str(target.resolve())})
+        save_output(run, new, target, force, {k: summary[k] for k in ("ua", "ra", "ta", "mia_efficacy", "wall_time_s")})
     result = {"checkpoint": str(target), "run_dir": str(run.dir), **summary,
               "original": {k: before[k] for k in ("ua", "ra", "ta", "val_acc", "mia_efficacy")}}
     if json_out:

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from dau_cli.cli.common import escape, handle_errors, loading, note, open_run, out, pct, print_json
+from dau_cli.cli.common import escape, handle_errors, loading, note, open_run, out, pct, print_json, save_output
 from dau_cli.errors import DauError
 
 
@@ -88,7 +88,6 @@ def import_(
     target = check_output(out_path or weights.with_name(f"{weights.stem}-imported.pt"), [weights], force)
     check_home()
     with loading("loading torch"):
-        from dau_cli.engine.checkpoint import save_checkpoint
         from dau_cli.engine.importing import import_checkpoint
         from dau_cli.engine.train import pick_device
 
@@ -101,8 +100,7 @@ def import_(
             download=dc.download, options={"image_size": dc.image_size, "color": dc.color},
             train_indices=train_indices, recipe=as_dict(config) if recipe else None, mean=mean_values,
             std=std_values, device=dev, sink=run)
-        save_checkpoint(ckpt, target, force)
-        run.update(summary=summary, outputs={"checkpoint": str(target.resolve())})
+        save_output(run, ckpt, target, force, summary)
     result = {"checkpoint": str(target), "run_dir": str(run.dir), **summary}
     if json_out:
         print_json(result)

@@ -8,7 +8,7 @@ from typing import Literal, Optional
 import typer
 from rich.table import Table
 
-from dau_cli.cli.common import escape, handle_errors, loading, open_run, out, pct, print_json
+from dau_cli.cli.common import escape, handle_errors, loading, open_run, out, pct, print_json, save_output
 
 
 def default_output(checkpoint: Path, method: str, sparsity: float) -> Path:
@@ -66,7 +66,7 @@ def prune(
     from dau_cli.config import as_dict
 
     with loading("loading torch"):
-        from dau_cli.engine.checkpoint import load_checkpoint, save_checkpoint
+        from dau_cli.engine.checkpoint import load_checkpoint
         from dau_cli.engine.prune import PruneConfig, check_prune, prune_checkpoint, retrain_config
         from dau_cli.engine.train import pick_device
 
@@ -77,9 +77,7 @@ def prune(
     dev = pick_device(config["train"].device)
     with open_run("prune", {**as_dict(config), "prune": asdict(pc)}, str(dev)) as run:
         pruned, summary = prune_checkpoint(ckpt, pc, config, run, data_root=str(data_root) if data_root else None)
-        save_checkpoint(pruned, target, force)
-        run.update(summary={k: v for k, v in summary.items() if not isinstance(v, dict)},
-                   outputs={"checkpoint": str(target.resolve())})
+        save_output(run, pruned, target, force, {k: v for k, v in summary.items() if not isinstance(v, dict)})
     result = {"checkpoint": str(target), "input": str(checkpoint), "run_dir": str(run.dir), **summary}
     if json_out:
         print_json(result)

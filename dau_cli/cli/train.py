@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from dau_cli.cli.common import escape, handle_errors, loading, open_run, out, pct, print_json
+from dau_cli.cli.common import escape, handle_errors, loading, open_run, out, pct, print_json, save_output
 
 
 @handle_errors
@@ -52,14 +52,12 @@ def train(
     target = check_output(out_path or Path(f"{name}-{config['model'].arch}.pt"), [], force)
     check_home()
     with loading("loading torch"):
-        from dau_cli.engine.checkpoint import save_checkpoint
         from dau_cli.engine.train import pick_device, train_checkpoint
 
     dev = pick_device(config["train"].device)
     with open_run("train", as_dict(config), str(dev)) as run:
         ckpt, summary = train_checkpoint(config, run)
-        save_checkpoint(ckpt, target, force)
-        run.update(summary=summary, outputs={"checkpoint": str(target.resolve())})
+        save_output(run, ckpt, target, force, summary)
     result = {"checkpoint": str(target), "run_dir": str(run.dir), **summary}
     if json_out:
         print_json(result)

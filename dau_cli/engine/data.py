@@ -213,8 +213,6 @@ def load_folder(root: Path | None, download: bool, options: dict | None = None) 
     return read_image_folder(root, int(opts["image_size"]), str(opts["color"]))
 
 
-#: Images in each named dataset (official training images, then official test images).
-
 DATASETS: dict[str, Loader] = {
     "digits": load_digits,
     "mnist": _idx_dataset("MNIST", "MNIST", [str(c) for c in range(10)], False, "pass --download to fetch it"),
@@ -282,6 +280,46 @@ def make_splits(labels: np.ndarray, is_test: np.ndarray, seed: int = 0) -> dict[
     else:
         test, pool = _stratified_take(labels, everything, 0.2, rng)
     val, train = _stratified_take(labels, pool, 0.1, rng)
+    return {"train": train, "val": val, "test": test}
+
+
+def import_splits(labels: np.ndarray, is_test: np.ndarray, train: np.ndarray | None, seed: int = 0,
+                  source: str = "--train-indices") -> dict[str, np.ndarray]:
+    """Train = the given positions (default: every official training image); val = a stratified
+    10 % drawn from images it did not train on (the unused training images, else the official test
+    images); test = the official test images left, or the rest of the unused ones."""
+    rng = np.random.default_rng(seed)
+    everything = np.arange(len(labels))
+    if train is None:
+        if not is_test.any():
+            raise DauError("this data set has no official training split; list the positions the model was "
+                           "trained on with --train-indices FILE")
+        train = everything[~is_test]
+    else:
+        if train.size == 0:
+            raise DauError(f"{source} lists no positions")
+        bad = train[(train < 0) | (train >= len(labels))]
+        if bad.size:
+            raise DauError(f"{source}: position {int(bad[0])} is outside 0..{len(labels) - 1}")
+        if len(np.unique(train)) != len(train):
+            raise DauError(f"{source} repeats positions; list each once")
+        if is_test[train].any():
+            raise DauError(f"{source}: {int(is_test[train].sum())} positions are official test images "
+                           f"(e.g. {int(train[is_test[train]][0])}); a model trained on them cannot be tested")
+        train = np.sort(train)
+    unused = np.setdiff1d(everything[~is_test], train)
+    test = everything[is_test]
+    if len(unused) == 0 and len(test) == 0:
+        raise DauError(f"{source} lists every image: none is left to validate and test on")
+    if len(unused) and len(test):
+        frac = min(1.0, 0.1 * (len(train) + len(unused)) / len(unused))
+        val, _ = _stratified_take(labels, unused, frac, rng)
+    elif len(test):
+        val, test = _stratified_take(labels, test, 0.1, rng)
+    else:
+        val, test = _stratified_take(labels, unused, 1 / 3, rng)
+    if len(val) == 0 or len(test) == 0:
+        raise DauError("too few images are left beside the training images to validate and test on")
     return {"train": train, "val": val, "test": test}
 
 

@@ -155,7 +155,7 @@ def test_each_bad_import_is_one_line(dau, user_error, digits_weights, tmp_path, 
 
 
 def test_import_splits_draw_val_from_unused_images():
-    from dau_cli.engine.importing import import_splits
+    from dau_cli.engine.data import import_splits
 
     labels = np.arange(100) % 5
     is_test = np.zeros(100, bool)
