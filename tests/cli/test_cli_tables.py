@@ -106,7 +106,7 @@ def test_runs_export_csv(dau, runs, tmp_path):
 def test_compare_table_fits_80_columns_with_every_number(columns80, capsys):
     from dau_cli.cli.compare import print_compare
 
-    result = json.loads((ROOT / "docs/results/compare-class3/compare.json").read_text())
+    result = json.loads((ROOT / "docs/experiments/2026-11-26-first-defaults/compare-class3/compare.json").read_text())
     print_compare(result["rows"], "title")
     text = capsys.readouterr().out
     assert all(len(ln) <= 80 for ln in text.splitlines()), text
@@ -120,7 +120,7 @@ def test_compare_verdict_table_fits_80_columns_with_every_verdict(columns80, cap
     from dau_cli.cli.compare import print_compare
     from dau_cli.engine.compare import VERDICT_NUMBERS, verdict_columns
 
-    result = json.loads((ROOT / "docs/results/compare-class3/compare.json").read_text())
+    result = json.loads((ROOT / "docs/experiments/2026-11-26-first-defaults/compare-class3/compare.json").read_text())
     verdicts = ["forgotten", "superficial", "forgotten", "over-forgotten", "forgotten"]
     rows = []
     for i, row in enumerate(result["rows"]):  # five seeds of made-up cells, a different mix in each row
