@@ -355,6 +355,13 @@ def bank_damaged(harm: str) -> Callable[[Path, Case], str | None]:
             torch.save(r, path)
         elif harm == "hostile":
             path.write_bytes(pickle.dumps(Hostile(ws)))
+        elif harm == "another bank's":  # a reference of another forget set copied here
+            r = torch.load(path, weights_only=True)
+            torch.save({**r, "bank": {**r["bank"], "forget": "0000000000000000"}}, path)
+        elif harm == "edited":  # one finite value changed: only the content digest can tell
+            r = torch.load(path, weights_only=True)
+            r["stats"]["loss"][0] += 1.0
+            torch.save(r, path)
         else:
             path.write_bytes(path.read_bytes()[:200])
         again = dau(ws, ["audit", model, "-c", "3", "--json"])
@@ -451,6 +458,76 @@ def orphaned_workers(ws: Path, case: Case) -> str | None:
         os.kill(p, signal.SIGKILL)
     shutil.rmtree(ws / "out" / "orphans", ignore_errors=True)
     return None if workers and not alive else f"workers {workers}, alive after 30 s: {alive}"
+
+
+def foreign_service(ws: Path, case: Case) -> str | None:
+    """--ray at a port where a web server answers: one line in seconds, not minutes of Ray's retries."""
+    import http.server
+    import threading
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args) -> None:  # the probe's request is not this table's output
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        start = time.time()
+        problem = one_line(dau(ws, ["audit", str(ws / "in" / "model.pt"), "-c", "3", "--references", "2", "--ray",
+                                    f"127.0.0.1:{server.server_address[1]}"], timeout=120), "not Ray")
+        return problem or (None if time.time() - start < 30 else f"took {time.time() - start:.0f} s")
+    finally:
+        server.shutdown()
+
+
+def loop_in_lineage(ws: Path, case: Case) -> str | None:
+    import torch
+
+    ckpt = torch.load(ws / "in" / "model.pt", weights_only=True)
+    ckpt["lineage"][0]["config"]["me"] = ckpt["lineage"][0]
+    torch.save(ckpt, ws / "in" / "loop.pt")
+    before = sha(ws / "in" / "loop.pt")
+    problem = one_line(dau(ws, ["forget", str(ws / "in" / "loop.pt"), "-c", "3", "-o", str(ws / "out" / "x.pt")]),
+                       "contains itself")
+    return problem or (None if sha(ws / "in" / "loop.pt") == before and not (ws / "out" / "x.pt").exists() else "changed")
+
+
+def long_lineage(ws: Path, case: Case) -> str | None:
+    """100,000 lineage entries (131 MB of records, minutes in torch's safe loader): one line in seconds."""
+    import copy
+
+    import torch
+
+    ckpt = torch.load(ws / "in" / "model.pt", weights_only=True)
+    ckpt["lineage"] = [copy.deepcopy(ckpt["lineage"][0]) for _ in range(100_000)]
+    torch.save(ckpt, ws / "in" / "long.pt")
+    start = time.time()
+    problem = one_line(dau(ws, ["info", str(ws / "in" / "long.pt")], timeout=120), "MB of records")
+    (ws / "in" / "long.pt").unlink()
+    return problem or (None if time.time() - start < 20 else f"took {time.time() - start:.0f} s")
+
+
+def bad_utf8_events(ws: Path, case: Case) -> str | None:
+    """A run whose events.jsonl holds invalid UTF-8: shown, exported and listed, the bad line skipped."""
+    run = ws / "home" / "runs" / "20250101-000000-train-utf8"
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "run.json").write_text(json.dumps({"id": run.name, "command": "train", "status": "completed"}))
+    (run / "events.jsonl").write_bytes(b'{"v": 1, "t": 1.0, "type": "step", "phase": "train", "step": 1}\n'
+                                       b'{"v": 1, "t": 2.0, "type": "log", "message": "\xff\xfe"}\n')
+    for argv in (["runs", "show", run.name], ["runs", "ls"], ["runs", "export", run.name, "--csv", "-o",
+                                                             str(ws / "out" / "utf8.csv"), "--force"]):
+        r = dau(ws, argv)
+        if r.returncode != 0 or "Traceback" in r.stderr:
+            return f"{argv[1]}: exit {r.returncode}: {r.stderr[-200:]}"
+    return None
+
+
+def float_masks(ckpt: dict) -> None:
+    """Masks for every conv weight whose shapes are written as floats ([32.0, 1.0, 3.0, 3.0])."""
+    import torch
+
+    ckpt["masks"] = {n: {"shape": [float(x) for x in t.shape], "bits": torch.zeros((t.numel() + 7) // 8, dtype=torch.uint8)}
+                     for n, t in ckpt["state_dict"].items() if t.dim() == 4 and n.endswith("weight")}
 
 
 def cases() -> list[Case]:
@@ -633,8 +710,10 @@ def cases() -> list[Case]:
         says=["-o takes a folder"], inputs=[M, "{ws}/in/file.txt"], setup=write("in/file.txt", "mine"))
 
     # 13. the reference bank is verified, not trusted
-    for harm in ("nan", "truncated", "hostile"):
-        add(f"a {harm} reference file", 13, [], check=bank_damaged(harm))
+    for harm, name in (("nan", "a NaN reference file"), ("truncated", "a truncated reference file"),
+                       ("hostile", "a hostile reference file"), ("another bank's", "a reference file of another bank"),
+                       ("edited", "a reference file with one value edited")):
+        add(name, 13, [], check=bank_damaged(harm))
     add("--references 2 on a bank of 4: never forgotten", 13, [], check=few_references)
 
     # 14. bounded resources and stray processes; one line for what remained
@@ -663,6 +742,15 @@ def cases() -> list[Case]:
     add("run.json a FIFO", 14, [], check=run_file("fifo"))
     add("run.json a link to /dev/zero", 14, [], check=run_file("zero"))
     add("a SIGKILLed compare --workers 2 leaves no worker", 14, [], check=orphaned_workers)
+
+    # 15. what the first pass of the review left: foreign services, loops, sizes
+    add("--ray at an address where a web server answers", 15, [], check=foreign_service)
+    add("a lineage entry that contains itself", 15, [], check=loop_in_lineage)
+    add("100,000 lineage entries", 15, [], check=long_lineage)
+    add("invalid UTF-8 in events.jsonl", 15, [], check=bad_utf8_events)
+    add("mask shapes in floats", 15, ["forget", "{ws}/in/fmask.pt", "-c", "3", "-m", "ft", "-o", out],
+        says=["does not fit its parameter"], inputs=["{ws}/in/fmask.pt"],
+        setup=damage(float_masks, "fmask.pt"))
     return c
 
 

@@ -20,7 +20,9 @@ per-sample statistics of the model on every image of the dataset (logit-scaled c
 confidence, loss, correctness, indexed by dataset position), so a re-audit does no inference on
 references; the first `TAMPER_REFERENCES` OUT references also keep their weights, which the
 relearning and probe tests need. The tamper tests of a reference are jobs too (`tamper_reference`),
-cached beside it. A bank only grows: `ensure` adds the references that are missing, an existing
+cached beside it. Every file names the bank it belongs to (`bank`: the folder's digest, the forget
+set's digest for OUT references and tamper results) and carries a digest of its contents
+(`digest`); both are checked on every read, with the statistics' shapes and finiteness. A bank only grows: `ensure` adds the references that are missing, an existing
 output is never recomputed, and an interrupted build keeps every reference that finished.
 
     DAU_HOME/bank/<data view + recipe digest>/
@@ -59,6 +61,20 @@ def _digest(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def content_digest(result: dict) -> str:
+    """A digest of what a bank file says: its statistics (names, dtypes, shapes, bytes), or its
+    relearning and probe results."""
+    h = hashlib.sha256()
+    if "stats" in result:
+        for name in sorted(result["stats"]):
+            t = result["stats"][name]
+            h.update(f"{name}:{t.dtype}:{tuple(t.shape)}:".encode())
+            h.update(t.contiguous().numpy().tobytes())
+    else:
+        h.update(json.dumps({k: result.get(k) for k in ("relearn", "probe")}, sort_keys=True).encode())
+    return h.hexdigest()[:16]
+
+
 def indices_digest(idx: Any) -> str:
     return hashlib.sha256(torch.as_tensor(idx, dtype=torch.int64).sort().values.numpy().tobytes()).hexdigest()[:16]
 
@@ -86,11 +102,13 @@ def _load_masks(path: str | None) -> dict[str, torch.Tensor] | None:
 
 def train_reference(*, dataset: str, root: str, splits: dict[str, list[int]], arch: str, arch_args: dict,
                     recipe: dict, seed: int, exclude: list[int], keep_weights: bool, device: str = "cpu",
-                    masks: str | None = None, options: dict | None = None, fingerprint: str | None = None) -> dict:
+                    masks: str | None = None, options: dict | None = None, fingerprint: str | None = None,
+                    bank: dict | None = None) -> dict:
     """One reference model: trained with `recipe` and `seed` on D_train minus `exclude` (from scratch
     under the pruning masks stored at `masks`, if given, as `retrain` does), then one
     inference pass over every image. Returns {"seed", "trained_on", "stats": {statistic: (N,)
-    float32 by dataset position}, "wall_time_s", "image_passes"} and "state_dict" if asked."""
+    float32 by dataset position}, "wall_time_s", "image_passes", "bank" (the bank it belongs to),
+    "digest" (content_digest)} and "state_dict" if asked."""
     from dataclasses import replace
 
     from dau_cli.config import TrainConfig
@@ -113,7 +131,8 @@ def train_reference(*, dataset: str, root: str, splits: dict[str, list[int]], ar
     stats = sample_stats(predict(model, data, everything), data.labels.to(dev))
     out = {"seed": seed, "trained_on": len(train_idx), "wall_time_s": result["wall_time_s"],
            "image_passes": result["image_passes"],
-           "stats": {s: stats[s].float().cpu().contiguous() for s in STATISTICS}}
+           "stats": {s: stats[s].float().cpu().contiguous() for s in STATISTICS}, "bank": bank}
+    out["digest"] = content_digest(out)
     if keep_weights:
         out["state_dict"] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     return out
@@ -121,7 +140,8 @@ def train_reference(*, dataset: str, root: str, splits: dict[str, list[int]], ar
 
 def tamper_reference(*, reference: str, dataset: str, root: str, splits: dict[str, list[int]], arch: str,
                      arch_args: dict, recipe: dict, forget: list[int], settings: dict, device: str = "cpu",
-                     masks: str | None = None, options: dict | None = None, fingerprint: str | None = None) -> dict:
+                     masks: str | None = None, options: dict | None = None, fingerprint: str | None = None,
+                     bank: dict | None = None) -> dict:
     """The relearning and probe tests of a stored OUT reference (its weights must be kept), relearning
     under the bank's pruning masks if it has them."""
     from dau_cli.engine.checkpoint import restore_model  # noqa: F401  (documents the model format)
@@ -136,8 +156,11 @@ def tamper_reference(*, reference: str, dataset: str, root: str, splits: dict[st
     stored = load_result(reference)
     model = prepare(build_model(arch, data.num_classes, data.input_shape, **arch_args), dev)
     model.load_state_dict(stored["state_dict"])
-    return run_tamper_tests(model, data, torch.as_tensor(forget, dtype=torch.int64), recipe, settings,
-                            masks=_load_masks(masks))
+    result = run_tamper_tests(model, data, torch.as_tensor(forget, dtype=torch.int64), recipe, settings,
+                              masks=_load_masks(masks))
+    result["bank"] = bank
+    result["digest"] = content_digest(result)
+    return result
 
 
 def run_tamper_tests(model: torch.nn.Module, data, forget_idx: torch.Tensor, recipe: dict, settings: dict,
@@ -173,10 +196,24 @@ class BankWarning(UserWarning):
     """A bank file that was set aside (the audit goes on without it)."""
 
 
-def reference_problem(result: Any, seed: int, trained_on: int, size: int) -> str | None:
+def bank_problem(result: dict, bank: dict) -> str | None:
+    """A file that names another bank (copied between banks) or no bank (made by an older dau)."""
+    if result.get("bank") != bank:
+        return ("it names no bank (made by an older dau)" if result.get("bank") is None else
+                f"it belongs to another bank ({_shown(result.get('bank'))}, not {_shown(bank)})")
+    return None
+
+
+def _shown(bank: Any) -> str:
+    return "/".join(str(v) for v in bank.values() if v) if isinstance(bank, dict) else repr(bank)[:40]
+
+
+def reference_problem(result: Any, seed: int, trained_on: int, size: int, bank: dict) -> str | None:
     """What makes a stored reference unusable, or None."""
     if not isinstance(result, dict) or not isinstance(result.get("stats"), dict):
         return "it holds no reference statistics"
+    if (problem := bank_problem(result, bank)) is not None:
+        return problem
     if result.get("seed") != seed:
         return f"it was made for seed {result.get('seed')!r}, not {seed}"
     if result.get("trained_on") != trained_on:
@@ -187,21 +224,27 @@ def reference_problem(result: Any, seed: int, trained_on: int, size: int) -> str
             return f"its {name} is not a vector over the {size} images"
         if not bool(torch.isfinite(t).all()):
             return f"its {name} holds NaN or infinite values"
+    if result.get("digest") != content_digest(result):
+        return "its contents do not match their digest (changed after it was written)"
     return None
 
 
-def tamper_problem(result: Any) -> str | None:
+def tamper_problem(result: Any, bank: dict) -> str | None:
     """What makes a stored tamper-test result unusable, or None."""
     def finite(values: Any) -> bool:
         return isinstance(values, list) and all(isinstance(v, (int, float)) and math.isfinite(v) for v in values)
 
     if not (isinstance(result, dict) and isinstance(result.get("relearn"), dict) and isinstance(result.get("probe"), dict)):
         return "it holds no relearning and probe results"
+    if (problem := bank_problem(result, bank)) is not None:
+        return problem
     if not finite(result["relearn"].get("forget_acc")):
         return "its relearning accuracies are not finite numbers"
     if not any(isinstance(result["probe"].get(k), (int, float)) and math.isfinite(result["probe"][k])
                for k in ("forget_acc", "acc", "accuracy")):
         return "its probe accuracy is not a finite number"
+    if result.get("digest") != content_digest(result):
+        return "its contents do not match their digest (changed after it was written)"
     return None
 
 
@@ -267,6 +310,11 @@ class Bank:
             s += 1
         return out
 
+    def label(self, kind: str) -> dict:
+        """The `bank` field every file of this kind carries: the bank folder's digest, and the forget
+        set's digest for OUT references and tamper results."""
+        return {"view": self.root.name, "forget": self.forget_digest if kind != "in" else None, "kind": kind}
+
     def path(self, kind: str, seed: int) -> Path:
         return (self.out_dir if kind == "out" else self.in_dir) / f"ref-{seed}.pt"
 
@@ -288,7 +336,7 @@ class Bank:
             for i, seed in enumerate(self.seeds(kind, k)):
                 spec = {**self.spec, "seed": seed, "exclude": self.forget if kind == "out" else [],
                         "keep_weights": kind == "out" and i < TAMPER_REFERENCES,
-                        "device": device}
+                        "device": device, "bank": self.label(kind)}
                 jobs.append(Job(fn="dau_cli.engine.bank:train_reference", spec=spec, output=self.path(kind, seed),
                                 label=f"{kind.upper()} reference {i + 1}/{k} (seed {seed})"))
         return jobs
@@ -389,7 +437,7 @@ class Bank:
         size = 1 + max(max(v) for v in self.spec["splits"].values() if len(v))
         try:
             result = load_result(path)
-            problem = reference_problem(result, seed, trained_on, size)
+            problem = reference_problem(result, seed, trained_on, size, self.label(kind))
         except Exception as e:  # truncated, random bytes, a hostile pickle the safe loader refused
             result, problem = None, f"it cannot be read ({type(e).__name__})"
         if problem is not None:
@@ -434,7 +482,7 @@ class Bank:
                 continue
             jobs.append(Job(fn="dau_cli.engine.bank:tamper_reference",
                             spec={**self.spec, "reference": str(ref), "forget": self.forget, "settings": settings,
-                                  "device": device},
+                                  "device": device, "bank": self.label("tamper")},
                             output=out, label=f"tamper tests of OUT reference seed {seed}"))
         return jobs
 
@@ -448,7 +496,7 @@ class Bank:
         for job in jobs:  # a bad tamper result is set aside and computed again
             if Path(job.output).exists():
                 try:
-                    problem = tamper_problem(load_result(job.output))
+                    problem = tamper_problem(load_result(job.output), self.label("tamper"))
                 except Exception as e:
                     problem = f"it cannot be read ({type(e).__name__})"
                 if problem:

@@ -69,6 +69,21 @@ def needs_recipe(ckpt: dict, doing: str) -> dict:
     return recipe
 
 
+MAX_RECORDS = 16 * 10**6  # bytes of pickled records (lineage, config, metrics): ~12,000 operations, ~7 s to read
+
+
+def _records_size(path: Path) -> int:
+    """The size of the pickled records (data.pkl) of a torch zip file, read from the zip's directory
+    (torch's safe loader reads them in pure Python: ~0.4 s a MB); 0 for anything else."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            return max((i.file_size for i in z.infolist() if i.filename.endswith("/data.pkl")), default=0)
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return 0  # not a zip: torch.load says what it is
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read and validate a checkpoint; every failure is one DauError line."""
     path = check_checkpoint(path)
@@ -78,6 +93,11 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         what = "a TOML recipe (pass it with --recipe)" if path.suffix == ".toml" or head.lstrip().startswith((b"[", b"#")) \
             else "a text file"
         raise DauError(f"{path} is {what}, not a dau checkpoint; make a checkpoint with `dau train` or `dau import`")
+    records = _records_size(path)
+    if records > MAX_RECORDS:
+        raise DauError(f"{path} holds {records / 1e6:.0f} MB of records besides its weights (a lineage of tens of "
+                       f"thousands of operations?); dau reads at most {MAX_RECORDS // 10**6} MB (about ten thousand "
+                       f"operations); make it again from an earlier checkpoint")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated zip, foreign pickle, refused global: all the same to a user
@@ -109,6 +129,9 @@ def schema_problem(ckpt: dict[str, Any]) -> str | None:
     missing = [k for k in REQUIRED if k not in ckpt]
     if missing:
         return f"missing {', '.join(missing)}"
+    inside = _contains_itself(ckpt)
+    if inside:
+        return f"{inside} contains itself"
     types = {"version": int, "arch": str, "arch_args": dict, "num_classes": int, "state_dict": dict, "data": dict,
              "lineage": list, "masks": dict, "config": dict, "metrics": dict, "class_names": list}
     wrong = [f"{k} ({type(ckpt[k]).__name__}, not {t.__name__})" for k, t in types.items()
@@ -158,7 +181,8 @@ def schema_problem(ckpt: dict[str, Any]) -> str | None:
     for name, entry in ckpt.get("masks", {}).items():
         if name not in sd or not prunable(name, sd[name]):
             return f"a mask for '{name}', which is not a prunable parameter of the model"
-        if not (isinstance(entry, dict) and entry.get("shape") == list(sd[name].shape)
+        if not (isinstance(entry, dict) and isinstance(entry.get("shape"), list)
+                and all(type(x) is int for x in entry["shape"]) and entry["shape"] == list(sd[name].shape)
                 and isinstance(entry.get("bits"), torch.Tensor) and entry["bits"].dtype == torch.uint8
                 and entry["bits"].numel() == (sd[name].numel() + 7) // 8):
             return f"the mask of '{name}' does not fit its parameter"
@@ -178,6 +202,28 @@ def schema_problem(ckpt: dict[str, Any]) -> str | None:
             if not (isinstance(fi, torch.Tensor) and fi.dim() == 1 and not fi.is_floating_point()
                     and (fi.numel() == 0 or (int(fi.min()) >= 0 and int(fi.max()) < size))):
                 return f"lineage entry {i}: forget_indices are not positions in the dataset"
+    return None
+
+
+def _contains_itself(ckpt: dict) -> str | None:
+    """The first top-level entry (lineage, config, ...) that holds a list or dict which contains
+    itself (a pickle can hold one; every later walk over it would never end), or None."""
+    done: set[int] = set()  # containers walked to the end (shared ones are walked once)
+    for key, value in ckpt.items():
+        path: set[int] = set()  # containers on the way down to the one being walked
+        stack: list[tuple[Any, bool]] = [(value, False)]
+        while stack:
+            obj, leaving = stack.pop()
+            if leaving:
+                path.discard(id(obj))
+                done.add(id(obj))
+            elif isinstance(obj, (dict, list, tuple)) and id(obj) not in done:
+                if id(obj) in path:
+                    return str(key)
+                path.add(id(obj))
+                stack.append((obj, True))
+                stack.extend((v, False) for v in (obj.values() if isinstance(obj, dict) else obj)
+                             if isinstance(v, (dict, list, tuple)))
     return None
 
 

@@ -35,7 +35,18 @@ DAMAGE = {
     "hostile pickle": lambda p: p.write_bytes(pickle.dumps(Hostile())),
     "another seed's": lambda p: torch.save({**torch.load(p, weights_only=True), "seed": 7}, p),
     "another forget set's": lambda p: torch.save({**torch.load(p, weights_only=True), "trained_on": 5}, p),
+    "another bank's": lambda p: torch.save({**torch.load(p, weights_only=True),
+                                            "bank": {"view": "0123456789abcdef", "forget": "x", "kind": "out"}}, p),
+    "an older dau's (no bank named)": lambda p: torch.save({k: v for k, v in torch.load(p, weights_only=True).items()
+                                                            if k != "bank"}, p),
+    "one value changed": lambda p: torch.save(changed_value(torch.load(p, weights_only=True)), p),
 }
+
+
+def changed_value(result):
+    """A finite, plausible edit that only the content digest can catch."""
+    result["stats"]["loss"][0] += 1.0
+    return result
 
 
 @pytest.mark.parametrize("damage", sorted(DAMAGE))
@@ -82,3 +93,20 @@ def test_too_few_references_never_give_forgotten(micro):
     assert all(t.get("status") == "undecided" for t in result["tests"].values()), result["tests"]
     assert result["references"]["out"] == 2 and result["references"]["tamper"] <= 2
     json.dumps(result, allow_nan=False, default=str)  # strict JSON: no NaN or Infinity
+
+
+def test_a_tampered_tamper_result_is_set_aside_and_computed_again(micro):
+    """The relearning results carry their bank and a digest too: an edited accuracy is caught."""
+    from dau_cli.engine.verdict import TAMPER_SETTINGS
+
+    bank, fs = bank_of(micro)
+    bank.ensure(3)
+    clean = bank.tamper_results(TAMPER_SETTINGS, limit=3)
+    path = next(iter(bank.out_dir.glob("tamper-*"))) / f"ref-{OUT_SEED_BASE}.pt"
+    result = torch.load(path, weights_only=True)
+    result["relearn"]["forget_acc"][0] += 0.5
+    torch.save(result, path)
+    fresh, _ = bank_of(micro)
+    with pytest.warns(BankWarning, match="do not match their digest"):
+        again = fresh.tamper_results(TAMPER_SETTINGS, limit=3)
+    assert again == clean and len(list(path.parent.glob(f"{path.name}.bad-*"))) == 1

@@ -6,6 +6,7 @@ loads with weights_only=True) and checks that the commands refuse it with the re
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -37,6 +38,11 @@ DAMAGES: dict[str, tuple[Callable[[dict], None], str]] = {
     "mask of wrong shape": (lambda c: c.__setitem__("masks", {next(k for k, v in c["state_dict"].items() if v.dim() == 4 and k.endswith("weight")):
                                                               {"shape": [1], "bits": torch.zeros(1, dtype=torch.uint8)}}),
                             "does not fit its parameter"),
+    "mask shape in floats": (lambda c: c.__setitem__("masks", {k: {"shape": [float(x) for x in v.shape],
+                                                                   "bits": torch.zeros((v.numel() + 7) // 8, dtype=torch.uint8)}
+                                                               for k, v in c["state_dict"].items()
+                                                               if v.dim() == 4 and k.endswith("weight")}),
+                             "does not fit its parameter"),
     "negative split index": (lambda c: c["data"]["splits"]["val"].__setitem__(0, -5), "outside 0..1796"),
     "split index out of range": (lambda c: c["data"]["splits"]["test"].__setitem__(-1, 99_999), "outside 0..1796"),
     "overlapping splits": (lambda c: c["data"]["splits"].__setitem__("val", c["data"]["splits"]["train"][:10].clone()),
@@ -140,3 +146,41 @@ def test_a_near_miss_is_suggested(refused, ckpt, dau_home):
     refused("runs", "show", "20250101-100000-train-abcdeg", says=["did you mean '20250101-100000-train-abcdef'?",
                                                                    "dau runs ls"])
     refused("forget", ckpt, "-c", "3", "--set", "dau.alpah=0.3", inputs=[ckpt], says=["did you mean 'dau.alpha'?"])
+
+
+def _lineage_into_itself(ckpt):
+    ckpt["lineage"].append(ckpt["lineage"])
+
+
+def _config_holds_its_entry(ckpt):
+    entry = ckpt["lineage"][0]
+    entry["config"]["me"] = entry
+
+
+def _checkpoint_holds_itself(ckpt):
+    ckpt["metrics"]["me"] = ckpt
+
+
+@pytest.mark.parametrize("loop", [_lineage_into_itself, _config_holds_its_entry, _checkpoint_holds_itself],
+                         ids=["a lineage that contains itself", "an entry whose config holds it", "a checkpoint in itself"])
+def test_a_checkpoint_that_contains_itself_is_one_line(refused, tiny_ckpt, tmp_path, loop):
+    ckpt = torch.load(tiny_ckpt, weights_only=True)
+    loop(ckpt)  # a pickle keeps the loop; every walk over the records would never end
+    path = tmp_path / "loop.pt"
+    torch.save(ckpt, path)
+    for args in (("info", path), ("info", path, "--json"), ("forget", path, "-c", "3", "-o", tmp_path / "o.pt")):
+        refused(*args, inputs=[path], says=["contains itself", "damaged dau checkpoint"])
+
+
+def test_records_beyond_the_limit_are_refused_before_reading(refused, tiny_ckpt, tmp_path, monkeypatch):
+    """A checkpoint with more pickled records than dau reads (a lineage of 100,000 operations took
+    minutes in torch's safe loader) is one line, from the zip's directory, without loading it."""
+    from dau_cli.engine import checkpoint
+
+    ckpt = torch.load(tiny_ckpt, weights_only=True)
+    ckpt["lineage"] = [copy.deepcopy(ckpt["lineage"][0]) for _ in range(200)]  # a pickle stores a repeated entry once
+    path = tmp_path / "long.pt"
+    torch.save(ckpt, path)
+    monkeypatch.setattr(checkpoint, "MAX_RECORDS", 10**5)  # 200 entries are ~0.3 MB
+    monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("read past the limit"))
+    refused("info", path, inputs=[path], says=["MB of records besides its weights", "at most 0 MB"])

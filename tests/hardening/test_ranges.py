@@ -50,7 +50,7 @@ def test_a_flag_and_set_are_checked_alike(refused, tmp_path, flag, value, key):
     ("dau", "dau.epochs=0", "dau.epochs must be at least 1"),
     ("dau", "dau.holdout=2", "dau.holdout must be above 0 and below 1"),
     ("dau", "dau.holdout=0", "dau.holdout must be above 0 and below 1"),
-    ("dau", "dau.noise_copies=0", "dau.noise_copies must be at least 1"),
+    ("dau-authors", "dau-authors.noise_copies=0", "dau-authors.noise_copies must be at least 1"),
     ("dau", "dau.adv_loss=hinge", "dau.adv_loss must be one of nonsaturating, minimax"),
     ("ft", "ft.epochs=-3", "ft.epochs must be at least 1"),
     ("ga", "ga.batch_size=0", "ga.batch_size must be at least 1"),
@@ -105,3 +105,18 @@ def test_json_output_is_strict_without_nan_or_infinity():
     text = to_json({"z": float("nan"), "auc": [0.5, float("inf"), float("-inf")]})
     assert json.loads(text) == {"z": None, "auc": [0.5, None, None]}
     assert "NaN" not in text and "Infinity" not in text
+
+
+def test_workers_are_capped_by_free_memory_too(monkeypatch):
+    """Within the cores, a machine with 2.5 GiB free takes 2 workers (1 GiB each), not 3; the cap is stated."""
+    import typer
+
+    from dau_cli.cli import common
+
+    monkeypatch.setattr(common.os, "cpu_count", lambda: 16)
+    monkeypatch.setattr(common, "available_memory", lambda: int(2.5 * (1 << 30)))
+    assert common._at_most_cores(2) == 2
+    with pytest.raises(typer.BadParameter, match=r"3 workers need about 3 GiB .* 2.5 GiB free; use at most 2"):
+        common._at_most_cores(3)
+    monkeypatch.setattr(common, "available_memory", lambda: None)  # not Linux: the cores alone cap it
+    assert common._at_most_cores(16) == 16
