@@ -111,10 +111,16 @@ def write_atomic(path: Path, data: bytes) -> None:
     write(path, lambda f: f.write(data), force=True)
 
 
+RESULT_LIMIT = 4 << 30  # bytes: a reference of a large model with its weights is ~0.1 GB
+
+
 def load_result(path: str | Path) -> dict:
-    """A job's result from its output file (JSON for `.json`, else torch.load weights_only)."""
+    """A job's result from its output file (JSON for `.json`, else torch.load weights_only); a FIFO,
+    a device or a file beyond RESULT_LIMIT is an OSError, never a hang or a flood of memory."""
+    from dau_cli.runs import read_regular
+
     path = Path(path)
-    return decode(path.read_bytes(), path)
+    return decode(read_regular(path, RESULT_LIMIT), path)
 
 
 # ----------------------------------------------------------------------------- executors

@@ -110,3 +110,20 @@ def test_a_tampered_tamper_result_is_set_aside_and_computed_again(micro):
     with pytest.warns(BankWarning, match="do not match their digest"):
         again = fresh.tamper_results(TAMPER_SETTINGS, limit=3)
     assert again == clean and len(list(path.parent.glob(f"{path.name}.bad-*"))) == 1
+
+
+@pytest.mark.parametrize("node", ["fifo", "link to /dev/zero"])
+def test_a_reference_that_is_not_a_regular_file_is_set_aside_not_read(micro, node):
+    """A FIFO would hang the audit and /dev/zero would fill memory: neither is read."""
+    import os
+
+    bank, fs = bank_of(micro)
+    bank.ensure(3)
+    path = bank.path("out", OUT_SEED_BASE + 1)
+    path.unlink()
+    os.mkfifo(path) if node == "fifo" else path.symlink_to("/dev/zero")
+    fresh, _ = bank_of(micro)
+    assert fresh.statistics("out", fs.indices)[0] == [OUT_SEED_BASE, OUT_SEED_BASE + 2]  # not listed, not read
+    with pytest.warns(BankWarning, match=f"reference file {path} is unusable: it cannot be read"):
+        assert sorted(o.status for o in fresh.ensure(3)).count("done") == 1  # set aside, trained again
+    assert path.is_file() and not path.is_symlink()
