@@ -148,12 +148,12 @@ def original(work: Path, seed: int) -> Path:
     """The original digits model of `dau train` defaults with this seed (trained once)."""
     from dau_cli.config import resolve
     from dau_cli.engine.checkpoint import save_checkpoint
-    from dau_cli.engine.train import train_checkpoint
+    from dau_cli.engine import operations
     from dau_cli.runs import EventSink
 
     path = work / "models" / f"original-{seed}.pt"
     if not path.exists():
-        ckpt, _ = train_checkpoint(resolve("digits-cnn", {"train.seed": seed, "train.device": "cpu"}), EventSink())
+        ckpt = operations.train(resolve("digits-cnn", {"train.seed": seed, "train.device": "cpu"}), EventSink()).checkpoint
         save_checkpoint(ckpt, path)
     return path
 

@@ -43,14 +43,15 @@ def main() -> None:
     from dau_cli.engine.forget_sets import retain_indices, select_forget_set
     from dau_cli.engine.models import build_model
     from dau_cli.engine.tamper import bias_fake, probe, relearn
-    from dau_cli.engine.train import fit, train_checkpoint
+    from dau_cli.engine import operations
+    from dau_cli.engine.train import fit
     from dau_cli.runs import EventSink
 
     rows = []
     for seed in args.seeds:
         config = resolve("digits-cnn", {"train.device": "cpu", "train.seed": seed})
         t0 = time.perf_counter()
-        original, _ = train_checkpoint(config, EventSink())
+        original = operations.train(config, EventSink()).checkpoint
         model, data = restore(original, "cpu")
         fs = select_forget_set(data.labels, data.splits["train"], classes=args.classes, num_classes=data.num_classes)
         retain = retain_indices(data.splits["train"], fs.indices)

@@ -40,13 +40,13 @@ def tiny_ckpt(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A real checkpoint of a small digits model that has learned (~90 % test accuracy), trained once."""
     from dau_cli.config import resolve
     from dau_cli.engine.checkpoint import save_checkpoint
-    from dau_cli.engine.train import train_checkpoint
+    from dau_cli.engine import operations
     from dau_cli.runs import EventSink
 
     folder = tmp_path_factory.mktemp("tiny_ckpt")
     with pytest.MonkeyPatch.context() as mp:  # session-scoped, so it cannot use the autouse fixture
         mp.setenv("DAU_HOME", str(folder))
-        ckpt, _ = train_checkpoint(resolve(overrides=TINY_TRAIN), EventSink())
+        ckpt = operations.train(resolve(overrides=TINY_TRAIN), EventSink()).checkpoint
         return save_checkpoint(ckpt, folder / "digits-cnn-tiny.pt")
 
 
@@ -55,13 +55,13 @@ def micro(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A digits checkpoint (in memory) whose recipe trains a reference model in well under a second
     (1 epoch, width 4): for the reference bank's tests. Read it, never change it."""
     from dau_cli.config import resolve
-    from dau_cli.engine.train import train_checkpoint
+    from dau_cli.engine import operations
     from dau_cli.runs import EventSink
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DAU_HOME", str(tmp_path_factory.mktemp("micro")))
-        ckpt, _ = train_checkpoint(resolve(overrides={"model.width": 4, "train.epochs": 1, "train.batch_size": 64,
-                                                      "train.device": "cpu"}), EventSink())
+        ckpt = operations.train(resolve(overrides={"model.width": 4, "train.epochs": 1, "train.batch_size": 64,
+                                                      "train.device": "cpu"}), EventSink()).checkpoint
     return ckpt
 
 

@@ -250,7 +250,8 @@ def demo(
     from dau_cli.engine.forget import forget_checkpoint
     from dau_cli.engine.forget_sets import select_forget_set
     from dau_cli.engine.tamper import bias_fake
-    from dau_cli.engine.train import pick_device, train_checkpoint
+    from dau_cli.engine import operations
+    from dau_cli.engine.train import pick_device
     from dau_cli.engine.verdict import judge
     from dau_cli.runs import check_home
 
@@ -261,7 +262,8 @@ def demo(
     rows, ckpts, verdicts = {}, {}, {}
     with open_run("demo", as_dict(config), str(dev)) as run:
         run.emit("log", level="info", message="1/4 training a cnn on digits")
-        original, trained = train_checkpoint(config, run)
+        trained = operations.train(config, run)
+        original, trained = trained.checkpoint, trained.summary
         ckpts["original"] = original
         model, data = restore(original, dev)
         fs = select_forget_set(data.labels, data.splits["train"], classes="3", num_classes=data.num_classes)

@@ -9,7 +9,6 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from dau_cli.errors import DauError
 from dau_cli.cli.common import (
     CLASSES_OPTION,
     DATA_ROOT_OPTION,
@@ -83,28 +82,19 @@ def forget(
         raise typer.Exit(dashboard("launch").follow_child(argv))
 
     with loading("loading torch"):
-        from dau_cli.engine.audit import audit
-        from dau_cli.engine.checkpoint import load_checkpoint, needs_recipe, restore
-        from dau_cli.engine.forget import forget_checkpoint, original_train_config
-        from dau_cli.engine.forget_sets import select_forget_set
-        from dau_cli.engine.train import pick_device
+        from dau_cli.engine import operations
     with loading(f"loading {checkpoint} and its data"):
-        ckpt = load_checkpoint(checkpoint)
-        if method == "retrain":
-            needs_recipe(ckpt, "--method retrain")
-        dev = pick_device(device or original_train_config(ckpt).device)
-        model, data = restore(ckpt, dev, str(data_root) if data_root else None)
-        fs = select_forget_set(data.labels, data.splits["train"], classes=classes, random=random, indices=indices,
-                               seed=seed, num_classes=data.num_classes, class_names=ckpt.get("class_names"))
-    with loading(f"measuring the original model on the forget set ({len(fs.indices)} samples)"):
-        before = audit(model, data, fs)
+        opened = operations.open_checkpoint(checkpoint, device, data_root,
+                                            needs_recipe_for="--method retrain" if method == "retrain" else None)
+        fs = operations.forget_set(opened, {"classes": classes, "random": random, "indices": indices}, seed)
     run_config = {"checkpoint": str(checkpoint), "method": method, "seed": seed, "forget": fs.describe(),
                   method: as_dict(config)[method]}
-    with open_run("forget", run_config, str(dev)) as run:
-        new, summary = forget_checkpoint(ckpt, model, data, fs, method, config, run, seed=seed)
-        save_output(run, new, target, force, {k: summary[k] for k in ("ua", "ra", "ta", "mia_efficacy", "wall_time_s")})
-    result = {"checkpoint": str(target), "run_dir": str(run.dir), **summary,
-              "original": {k: before[k] for k in ("ua", "ra", "ta", "val_acc", "mia_efficacy")}}
+    with open_run("forget", run_config, str(opened.device)) as run:
+        done = operations.forget(opened, fs, method, config, run, seed=seed)
+        summary, before = done.summary, done.original
+        save_output(run, done.checkpoint, target, force,
+                    {k: summary[k] for k in ("ua", "ra", "ta", "mia_efficacy", "wall_time_s")})
+    result = {"checkpoint": str(target), "run_dir": str(run.dir), **summary, "original": before}
     if json_out:
         print_json(result)
         return

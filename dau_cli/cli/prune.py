@@ -67,7 +67,8 @@ def prune(
 
     with loading("loading torch"):
         from dau_cli.engine.checkpoint import load_checkpoint
-        from dau_cli.engine.prune import PruneConfig, check_prune, prune_checkpoint, retrain_config
+        from dau_cli.engine import operations
+        from dau_cli.engine.prune import PruneConfig, check_prune, retrain_config
         from dau_cli.engine.train import pick_device
 
     ckpt = load_checkpoint(checkpoint)
@@ -76,7 +77,8 @@ def prune(
     config = retrain_config(ckpt, retrain_epochs, device, sets, retrain)
     dev = pick_device(config["train"].device)
     with open_run("prune", {**as_dict(config), "prune": asdict(pc)}, str(dev)) as run:
-        pruned, summary = prune_checkpoint(ckpt, pc, config, run, data_root=str(data_root) if data_root else None)
+        done = operations.prune(ckpt, pc, config, run, data_root=str(data_root) if data_root else None)
+        pruned, summary = done.checkpoint, done.summary
         save_output(run, pruned, target, force, {k: v for k, v in summary.items() if not isinstance(v, dict)})
     result = {"checkpoint": str(target), "input": str(checkpoint), "run_dir": str(run.dir), **summary}
     if json_out:

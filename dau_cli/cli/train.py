@@ -52,12 +52,14 @@ def train(
     target = check_output(out_path or Path(f"{name}-{config['model'].arch}.pt"), [], force)
     check_home()
     with loading("loading torch"):
-        from dau_cli.engine.train import pick_device, train_checkpoint
+        from dau_cli.engine import operations
+        from dau_cli.engine.train import pick_device
 
     dev = pick_device(config["train"].device)
     with open_run("train", as_dict(config), str(dev)) as run:
-        ckpt, summary = train_checkpoint(config, run)
-        save_output(run, ckpt, target, force, summary)
+        trained = operations.train(config, run)
+        summary = trained.summary
+        save_output(run, trained.checkpoint, target, force, summary)
     result = {"checkpoint": str(target), "run_dir": str(run.dir), **summary}
     if json_out:
         print_json(result)

@@ -210,7 +210,7 @@ def load_folder(root: Path | None, download: bool, options: dict | None = None) 
     if download:
         raise DauError("--download fetches the named datasets; an image folder is already on disk")
     opts = {**FOLDER_DEFAULTS, **(options or {})}
-    return read_image_folder(root, int(opts["image_size"]), str(opts["color"]))
+    return Loaded(*read_image_folder(root, int(opts["image_size"]), str(opts["color"])))
 
 
 DATASETS: dict[str, Loader] = {

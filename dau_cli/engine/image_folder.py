@@ -38,9 +38,7 @@ def list_images(folder: Path) -> list[Path]:
 
 
 def read_image_folder(root: Path, image_size: int, color: str) -> tuple:
-    """Loaded(images, labels, is_test, class_names, source) for the folder at `root`."""
-    from dau_cli.engine.data import Loaded
-
+    """(images, labels, is_test, class_names, source) for the folder at `root` (data.Loaded's fields)."""
     split = (root / "train").is_dir() and (root / "test").is_dir()
     parts = [(root / "train", False), (root / "test", True)] if split else [(root, False)]
     names = [p.name for p in class_folders(parts[0][0])]
@@ -65,7 +63,7 @@ def read_image_folder(root: Path, image_size: int, color: str) -> tuple:
         shown = ", ".join(str(p) for p in unreadable[:5]) + (f" and {len(unreadable) - 5} more" if len(unreadable) > 5
                                                              else "")
         raise DauError(f"{len(unreadable)} image(s) in {root} cannot be read: {shown}; remove or replace them")
-    return Loaded(images, np.asarray(labels, np.int64), np.asarray(is_test, bool), names, root)
+    return images, np.asarray(labels, np.int64), np.asarray(is_test, bool), names, root
 
 
 def _decode(files: list[Path], size: int, color: str) -> tuple[np.ndarray, list[Path]]:

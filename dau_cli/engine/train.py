@@ -216,32 +216,3 @@ def fit(model: torch.nn.Module, data: Data, train_idx: torch.Tensor, cfg: TrainC
         torch.cuda.synchronize()
     wall = time.perf_counter() - start
     return {"wall_time_s": wall, "image_passes": n * cfg.epochs, "steps": total}
-
-
-# ----------------------------------------------------------------------------- `dau train`
-
-
-def train_checkpoint(config: dict, sink: EventSink) -> tuple[dict, dict]:
-    """Load the data, train the model, evaluate it. Returns (checkpoint, summary)."""
-    from dau_cli.config import as_dict
-    from dau_cli.engine.checkpoint import lineage_entry, new_checkpoint
-    from dau_cli.engine.data import load_data
-    from dau_cli.engine.models import build_model
-
-    dc, mc, tc = config["data"], config["model"], config["train"]
-    device = pick_device(tc.device)
-    data = load_data(dc.dataset, dc.data_root or None, dc.download, dc.split_seed,
-                     options={"image_size": dc.image_size, "color": dc.color}).to(device)
-    arch_args = {"width": mc.width} if mc.arch == "cnn" else {}
-    torch.manual_seed(tc.seed)
-    model = prepare(build_model(mc.arch, data.num_classes, data.input_shape, **arch_args), device)
-    sink.emit("log", level="info", message=f"{data.name} from {data.root}: {len(data.splits['train'])} train, "
-              f"{len(data.splits['val'])} val, {len(data.splits['test'])} test images on {device}")
-    result = fit(model, data, data.splits["train"], tc, sink, val_idx=data.splits["val"])
-    metrics = {f"{s}_acc": accuracy(model, data, data.splits[s]) for s in ("train", "val", "test")}
-    entry = lineage_entry("train", as_dict(config), result["wall_time_s"], result["image_passes"], str(device))
-    ckpt = new_checkpoint(model, mc.arch, arch_args, data.describe(), as_dict(config), metrics, [entry])
-    summary = {**metrics, "wall_time_s": result["wall_time_s"], "image_passes": result["image_passes"],
-               "device": str(device)}
-    sink.emit("result", metrics=summary)
-    return ckpt, summary
