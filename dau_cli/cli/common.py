@@ -119,9 +119,26 @@ def check_forget_flags(classes: str | None, random: float | None, indices: Path 
         check_input(indices, "write the positions one per line, or export them with `dau info CKPT --indices FILE`")
 
 
-def forget_output(checkpoint: Path, method: str, tag: str) -> Path:
-    """Beside the input, named for what was done: digits-cnn-forget-dau-class3.pt."""
-    return checkpoint.with_name(f"{checkpoint.stem}-forget-{method}-{tag}.pt")
+def forget_output(checkpoint: Path, method: str, tag: str, config: dict | None = None) -> Path:
+    """Beside the input, named for what was done: digits-cnn-forget-dau-class3.pt; settings other
+    than the method's defaults (`--set`, `--recipe`) add a digest of them, so a sweep needs no -o:
+    digits-cnn-forget-salun-class3-set1a2b3c.pt."""
+    return checkpoint.with_name(f"{checkpoint.stem}-forget-{method}-{tag}{settings_tag(method, config)}.pt")
+
+
+def settings_tag(method: str, config: dict | None) -> str:
+    """"-set" and 6 hex digits of the method's settings where they differ from its defaults, else ""."""
+    import hashlib
+    import json
+
+    from dau_cli.config import as_dict, resolve
+
+    if config is None or method not in config:
+        return ""
+    mine = as_dict(config)[method]
+    if mine == as_dict(resolve(uses=(method,)))[method]:
+        return ""
+    return "-set" + hashlib.sha256(json.dumps(mine, sort_keys=True, default=str).encode()).hexdigest()[:6]
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130

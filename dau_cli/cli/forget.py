@@ -72,7 +72,7 @@ def forget(
     config = resolve(recipe, None, sets, uses=(method,),
                      command=f"dau forget --method {method}")
     check_checkpoint(checkpoint)
-    target = check_output(out_path or forget_output(checkpoint, method, forget_tag(classes, random, indices, seed)),
+    target = check_output(out_path or forget_output(checkpoint, method, forget_tag(classes, random, indices, seed), config),
                           [checkpoint], force, need_bytes=checkpoint.stat().st_size)
     check_home()
     if tui:

@@ -66,8 +66,8 @@ def prune(
     from dau_cli.config import as_dict
 
     with loading("loading torch"):
-        from dau_cli.engine.checkpoint import load_checkpoint
         from dau_cli.engine import operations
+        from dau_cli.engine.checkpoint import load_checkpoint
         from dau_cli.engine.prune import PruneConfig, check_prune, retrain_config
         from dau_cli.engine.train import pick_device
 
@@ -84,6 +84,11 @@ def prune(
     if json_out:
         print_json(result)
         return
+    show(checkpoint, target, method, sparsity, pruned, summary, run.dir)
+
+
+def show(checkpoint: Path, target: Path, method: str, sparsity: float, pruned: dict, summary: dict, run_dir: Path) -> None:
+    """The sparsity of every prunable layer before and after, and the accuracy it cost."""
     t = Table(title=escape(f"{checkpoint} -> {target}  ({method})"))
     for col, just in (("layer", "left"), ("weights", "right"), ("sparsity before %", "right"),
                       ("sparsity after %", "right")):
@@ -98,4 +103,4 @@ def prune(
     out.print(f"test accuracy {pct(summary['test_acc_before'])} % -> [bold]{pct(summary['test_acc_after'])} %[/] "
               f"(target sparsity {100 * sparsity:g} %) in {summary['wall_time_s']:.1f} s on {summary['device']}, "
               f"{summary['image_passes']:,} image passes")
-    out.print(escape(f"checkpoint: {target}   run: {run.dir}"))
+    out.print(escape(f"checkpoint: {target}   run: {run_dir}"))

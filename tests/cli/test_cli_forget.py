@@ -178,3 +178,21 @@ def test_compare_references_adds_verdicts_to_cells_json_and_a_second_table(dau, 
     assert "the audit's verdicts over seeds" in table.stdout and "—" in table.stdout
     assert all(len(ln) <= 80 for ln in table.stdout.splitlines() if not ln.startswith("written:")), table.stdout
     assert "--references" in user_error(dau("compare", ckpt, "--classes", "3", "--references", "-1"))
+
+
+def test_output_names_carry_a_digest_of_settings_other_than_the_defaults(dau, ckpt, tmp_path):
+    """A sweep needs no -o: each setting of a method gets its own name, the same setting the same
+    name (so a rerun is refused, not replaced), and the defaults the plain name."""
+    from dau_cli.cli.common import forget_output
+    from dau_cli.config import resolve
+
+    plain = forget_output(ckpt, "ft", "class3", resolve(uses=("ft",)))
+    one = forget_output(ckpt, "ft", "class3", resolve(sets=["ft.epochs=1"], uses=("ft",)))
+    two = forget_output(ckpt, "ft", "class3", resolve(sets=["ft.epochs=2"], uses=("ft",)))
+    assert plain.name == "model-forget-ft-class3.pt"
+    assert one.name.startswith("model-forget-ft-class3-set") and len({plain, one, two}) == 3
+    assert one == forget_output(ckpt, "ft", "class3", resolve(sets=["ft.epochs=1"], uses=("ft",)))
+    r = dau("forget", ckpt, "-c", "3", "-m", "ft", *fast("ft"), "--json")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["checkpoint"] == str(one)
+    assert dau("forget", ckpt, "-c", "3", "-m", "ft", *fast("ft")).exit_code == 2  # the same name: already exists
