@@ -1,7 +1,7 @@
 """Measure DAU variants against retraining, seed by seed, with the relearning test.
 
     python benchmarks/dau_variants.py digits-cnn.pt --classes 3 --seeds 0,1,2,3,4 -o out.jsonl \\
-        --variant "dau=dau" --variant "authors=dau-authors" --variant "authors-eval=dau-authors dau-authors.attacker_bn=eval"
+        --variant "dau=dau" --variant "authors=dau-authors" --variant "authors-15=dau-authors dau-authors.steps=15"
 
 A variant is NAME=METHOD followed by space-separated `--set` values. For each seed the forget set is
 drawn, `retrain` runs once as the reference and the untouched original is a row; every variant

@@ -121,67 +121,75 @@ class TrainConfig(_Checked):
 
 @dataclass(frozen=True)
 class DauConfig(_Checked):
-    """Discriminative Adversarial Unlearning (docs/method.md, "DAU as dau implements it", fixes each choice)."""
+    """Discriminative Adversarial Unlearning as dau implements it (`--method dau`; docs/method.md)."""
 
-    epochs: int = opt(20, "class forgetting: at most this many passes over the forget set; the game stops once the class is forgotten", min=1, max=10_000)
-    sample_epochs: int = opt(5, "random or index forgetting: passes over the forget set (5: as close to retraining as 20, in a fifth of the time; docs/results.md)", min=1, max=10_000)
-    forget_batch: int = opt(128, "B_f: forget samples (and paired reference samples) per step", min=1, max=1 << 20)
-    retain_ratio: float = opt(1.0, "B_r = retain_ratio * B_f retain samples per step (1: the same verdicts as 2 with 59 % of the image passes; docs/results.md)", above=0.0, max=100.0)
+    epochs: int = opt(20, "class forgetting: at most this many passes over the forget set; the game stops once "
+                      "the class is forgotten", min=1, max=10_000)
+    sample_epochs: int = opt(5, "random or index forgetting: passes over the forget set", min=1, max=10_000)
+    forget_batch: int = opt(128, "B_f: forget samples (and as many paired reference samples) per step, and the "
+                            "attacker's batch", min=1, max=1 << 20)
+    retain_ratio: float = opt(1.0, "B_r = retain_ratio × B_f retain samples per step (rounded, at least 1)",
+                              above=0.0, max=100.0)
     lr: float = opt(0.01, "defender SGD learning rate", **LR)
-    momentum: float = opt(0.9, "defender SGD momentum", min=0.0, below=1.0)
+    momentum: float = opt(0.9, "defender SGD momentum (Nesterov)", min=0.0, below=1.0)
     weight_decay: float = opt(5e-4, "defender weight decay", min=0.0, max=1.0)
-    alpha: float = opt(0.3, "weight of the adversarial term (0.3 kept RA and TA on digits where 1.0 did not; docs/results.md)", min=0.0, max=100.0)
+    alpha: float = opt(0.3, "weight of the adversarial term", min=0.0, max=100.0)
     beta: float = opt(0.1, "weight of the Barlow Twins-style alignment term", min=0.0, max=100.0)
     lambda_off: float = opt(5e-3, "off-diagonal weight inside the alignment term", min=0.0, max=100.0)
     proj_dim: int = opt(256, "width of the alignment projector", min=1, max=65_536)
     attacker_lr: float = opt(1e-3, "attacker Adam learning rate", **LR)
     attacker_steps: int = opt(1, "k_A: attacker steps per defender step", min=1, max=1000)
-    attacker_warmup: int = opt(100, "attacker steps against the frozen original model before unlearning", min=0, max=1_000_000)
-    adv_loss: str = opt("nonsaturating", "nonsaturating (defender minimises BCE(A(phi_f), 0)) or minimax", choices=("nonsaturating", "minimax"))
-    sensitivity: str = opt("logits", "logits (closed-form ‖p − e_y‖) or input (adds ‖∇ₓ loss‖, double backward)", choices=("logits", "input"))
-    attacker_view: str = opt("clean", "what the attacker learns from during the game: clean (fresh eval-mode queries, "
-                             "as the audit sees the model) or batch (the defender's own batch, detached, as the "
-                             "authors' code; no extra forward pass)", choices=("clean", "batch"))
-    holdout: float = opt(0.3, "fraction of D_f and R kept from the attacker to measure its AUC", **FRACTION_OPEN)
-    calibration: int = opt(512, "retain samples that re-estimate batch-norm statistics after each epoch (512 measured as good as 2048 on digits)", min=0, max=1_000_000)
-    forgotten_acc: float = opt(1.0, "class forgetting: D_f's accuracy (%) at or below which the class counts as forgotten", min=0.0, max=100.0)
-    repair_steps: int = opt(40, "class forgetting: steps on D_r (B_r samples each) after the game, each guarded against "
-                            "relearning (40: fewer cost test accuracy; docs/results.md)", min=0, max=10_000_000)
-    repair_lr: float = opt(0.02, "class forgetting: learning rate of the repair steps, 0 = dau.lr (0.02 made relearning "
-                           "as slow as after retraining without costing RA or TA; 0.015 let classes 4-7 come back; "
-                           "docs/results.md)", min=0.0, max=10.0)
-    guard_radius: float = opt(3.0, "class forgetting: length of the relearning step the repair guards against, a step "
-                              "of this norm in all weights down D_f's loss (0 = no guard; 3: classes 0 and 2-9 "
-                              "forgotten; 1-2 still relearned, 4-6 left class 3's or 1's outputs above retraining's; "
-                              "docs/results.md)", min=0.0, max=1000.0)
-    guard_weight: float = opt(0.5, "class forgetting: weight of the guard's hinge (forget images the relearned model "
-                              "puts in the forgotten class) on the body's weights", min=0.0, max=100.0)
-    guard_batch: int = opt(32, "class forgetting: forget images per guarded repair step", min=1, max=1 << 20)
-    # the authors' algorithm (dau.variant=authors; docs/method.md has the table of its choices)
-    variant: str = opt("dau", "dau (attacker on the audit's statistics, repair phase) or authors (the authors' code: "
-                       "token attacker on logits, labels and finite-difference sensitivity)", choices=("dau", "authors"))
-    steps: int = opt(477, "authors: defender steps, one retain batch each (CIFAR-10's 3 epochs over D_r at batch 256)", min=1, max=10_000_000)
-    class_lr: float = opt(0.02, "authors: defender learning rate in class forgetting until stop_iter (dau.lr otherwise)", **LR)
-    stop_iter: int = opt(30, "authors, class forgetting: adversarial steps; after them plain fine-tuning on D_r", min=0, max=10_000_000)
-    stop_lr: float = opt(0.01, "authors, class forgetting: learning rate after stop_iter", **LR)
-    sigma: float = opt(1e-3, "authors: std of the input noise of the finite-difference sensitivity", above=0.0, max=1.0)
-    noise_copies: int = opt(10, "authors: m, noisy copies per image in the sensitivity", min=1, max=1000)
-    attacker_bn: str = opt("train", "authors: the defender's batch norm while the attacker looks (train = batch "
-                           "statistics, as the authors' code; eval = running statistics, no drift)", choices=("train", "eval"))
-    augment_view: str = opt("class", "authors: augment the forget and validation images the attacker sees: class "
-                            "(only in class forgetting, as the authors' code), always or never", choices=("class", "always", "never"))
+    attacker_warmup: int = opt(100, "attacker steps against the frozen original model before the game (0 = none)",
+                               min=0, max=1_000_000)
+    adv_loss: str = opt("nonsaturating", "the defender's adversarial term: nonsaturating (BCE(A(phi_f), 0)) or "
+                        "minimax (minus the attacker's own loss)", choices=("nonsaturating", "minimax"))
+    sensitivity: str = opt("logits", "what the attacker sees besides the output statistics: logits (‖p − e_y‖, "
+                           "closed form) or input (also ‖∇ₓ loss‖, a double backward)", choices=("logits", "input"))
+    holdout: float = opt(0.3, "share of D_f and R kept from the attacker to measure its AUC", **FRACTION_OPEN)
+    calibration: int = opt(512, "retain samples that re-estimate batch-norm statistics after each epoch (0 = none)",
+                           min=0, max=1_000_000)
+    forgotten_acc: float = opt(1.0, "class forgetting: D_f's accuracy (%, 0 to 100) at or below which the class "
+                               "counts as forgotten and the game stops", min=0.0, max=100.0)
+    repair_steps: int = opt(40, "class forgetting: steps on B_r retain samples after the game, each guarded "
+                            "against relearning (0 = no repair)", min=0, max=10_000_000)
+    repair_lr: float = opt(0.02, "class forgetting: learning rate of the repair steps (0 = dau.lr)", min=0.0, max=10.0)
+    guard_radius: float = opt(3.0, "class forgetting: norm of the relearning step each repair step guards against, "
+                              "taken in all weights down D_f's loss (0 = no guard)", min=0.0, max=1000.0)
+    guard_weight: float = opt(0.5, "class forgetting: weight of the guard's hinge (how far the relearned model's "
+                              "forgotten-class logit rises above the others on forget images), on the body's "
+                              "weights", min=0.0, max=100.0)
+    guard_batch: int = opt(32, "class forgetting: forget images per guard step", min=1, max=1 << 20)
 
 
 @dataclass(frozen=True)
-class DauAuthorsConfig(DauConfig):
-    """DAU exactly as the authors' code runs it (Sharma et al. 2024; GitHub rohan1561/Gunlearn)."""
+class DauAuthorsConfig(_Checked):
+    """DAU as the authors' code runs it (`--method dau-authors`; Sharma et al. 2024, GitHub
+    rohan1561/Gunlearn; docs/method.md compares it with `dau`). Not a subclass of DauConfig: each
+    section holds only the keys its method reads."""
 
-    variant: str = opt("authors", "the authors' algorithm (see the dau section for the alternative)", choices=("dau", "authors"))
-    alpha: float = opt(0.9, "weight of the adversarial term (reversed-label attacker cross-entropy)", min=0.0, max=100.0)
-    beta: float = opt(0.001, "weight of the Barlow Twins term (no projector)", min=0.0, max=100.0)
-    forget_batch: int = opt(256, "forget and validation samples per step (the authors' loaders)", min=1, max=1 << 20)
-    retain_ratio: float = opt(1.0, "retain batch = retain_ratio * forget_batch", above=0.0, max=100.0)
-    attacker_warmup: int = opt(1000, "attacker pre-training steps against the frozen original (cached)", min=0, max=1_000_000)
+    steps: int = opt(477, "defender steps, one retain batch each", min=1, max=10_000_000)
+    forget_batch: int = opt(256, "forget and validation samples per step, and the pre-training batch (capped at "
+                            "the sets' sizes)", min=1, max=1 << 20)
+    retain_ratio: float = opt(1.0, "retain samples per step = retain_ratio × forget_batch (rounded, at least 1)",
+                              above=0.0, max=100.0)
+    lr: float = opt(0.01, "defender SGD learning rate in random and index forgetting", **LR)
+    class_lr: float = opt(0.02, "class forgetting: defender SGD learning rate until stop_iter", **LR)
+    stop_iter: int = opt(30, "class forgetting: adversarial steps; the steps after them fine-tune on D_r alone",
+                         min=0, max=10_000_000)
+    stop_lr: float = opt(0.01, "class forgetting: learning rate after stop_iter", **LR)
+    momentum: float = opt(0.9, "defender SGD momentum (not Nesterov)", min=0.0, below=1.0)
+    weight_decay: float = opt(5e-4, "defender weight decay", min=0.0, max=1.0)
+    alpha: float = opt(0.9, "weight of the adversarial term (the attacker's cross-entropy with reversed labels)",
+                       min=0.0, max=100.0)
+    beta: float = opt(0.001, "weight of the Barlow Twins term on raw penultimate features", min=0.0, max=100.0)
+    lambda_off: float = opt(5e-3, "off-diagonal weight inside the Barlow Twins term", min=0.0, max=100.0)
+    attacker_lr: float = opt(1e-3, "attacker Adam learning rate", **LR)
+    attacker_warmup: int = opt(1000, "attacker pre-training steps against the frozen original (cached per "
+                               "checkpoint and settings; 0 = none)", min=0, max=1_000_000)
+    sigma: float = opt(1e-3, "std of the input noise of the finite-difference sensitivity", above=0.0, max=1.0)
+    noise_copies: int = opt(10, "m: noisy copies per image in the finite-difference sensitivity", min=1, max=1000)
+    augment_view: str = opt("class", "augment the forget and validation images the attacker sees: class (in class "
+                            "forgetting only), always or never", choices=("class", "always", "never"))
 
 
 @dataclass(frozen=True)
@@ -248,6 +256,15 @@ class ScrubConfig(_Checked):
     kl_weight: float = opt(1.0, "weight of the KL to the original model on D_r", min=0.0, max=1000.0)
 
 
+# Keys that are gone, and what a recipe or --set naming one is told instead.
+REMOVED = {
+    "dau.variant": "the authors' algorithm is its own method: --method dau-authors, settings in [dau-authors]",
+    "dau-authors.variant": "--method dau-authors is the authors' algorithm",
+    "dau.attacker_view": "removed: the attacker learns from fresh eval-mode queries of the model",
+    "dau-authors.attacker_bn": "removed: the defender's batch norm uses batch statistics while the attacker looks, "
+                               "as in the authors' code",
+}
+
 SECTIONS: dict[str, type] = {
     "data": DataConfig,
     "model": ModelConfig,
@@ -313,7 +330,14 @@ def _field(dotted: str, where: str) -> dataclasses.Field:
         shown = [f"{section}.{k}" for k in by_name]
         valid = ", ".join(shown[:12]) + (f" and {len(shown) - 12} more (`dau recipes show` lists them)"
                                          if len(shown) > 12 else "")
-        raise DauError(f"{where}: unknown key '{dotted}'{did_you_mean(dotted, shown)}; valid keys: {valid}")
+        sibling = {"dau": "dau-authors", "dau-authors": "dau"}.get(section)
+        if dotted in REMOVED:
+            hint = f" ({REMOVED[dotted]})"
+        elif sibling and key in {f.name for f in fields(SECTIONS[sibling])}:
+            hint = f" ({sibling}.{key} is a setting of --method {sibling}; [{section}] has no {key})"
+        else:
+            hint = did_you_mean(dotted, shown)
+        raise DauError(f"{where}: unknown key '{dotted}'{hint}; valid keys: {valid}")
     return by_name[key]
 
 

@@ -1,11 +1,15 @@
-"""The authors' DAU (dau.variant=authors): the attacker's input, its gradients, stop_iter, the cache."""
+"""The authors' DAU (`--method dau-authors`): the attacker's input, its gradients, stop_iter, the cache,
+and its settings, a section of their own."""
 
 from __future__ import annotations
 
+import dataclasses
+
+import pytest
 import torch
 import torch.nn.functional as F
 
-from dau_cli.config import as_dict, resolve
+from dau_cli.config import SECTIONS, as_dict, read_recipe, resolve
 from dau_cli.engine.checkpoint import load_checkpoint, restore
 from dau_cli.engine.forget import unlearn
 from dau_cli.engine.forget_sets import select_forget_set
@@ -79,7 +83,7 @@ def test_defender_gradients_flow_through_logits_and_sensitivities(tiny_ckpt):
 
 
 def test_stop_iter_switches_the_adversarial_terms_off(tiny_ckpt):
-    _, events, _ = run(tiny_ckpt, ["dau-authors.stop_iter=2", "dau-authors.steps=5", "dau-authors.attacker_bn=eval"])
+    _, events, _ = run(tiny_ckpt, ["dau-authors.stop_iter=2", "dau-authors.steps=5"])
     steps = [e for e in events if e["type"] == "step" and e["phase"] == "dau"]
     assert [e["step"] for e in steps] == [1, 2, 3, 4, 5]
     for e in steps:
@@ -112,12 +116,71 @@ def test_a_second_forget_reuses_the_cached_attacker(tiny_ckpt, dau_home):
     assert len(list((dau_home / "cache" / "attackers").glob("*.pt"))) == 2
 
 
-def test_the_recipe_is_the_authors_variant():
-    recipe = as_dict(resolve(recipe="dau-authors"))["dau"]
+def test_the_recipe_spells_out_the_sections_defaults():
+    recipe = as_dict(resolve(recipe="dau-authors"))
     section = as_dict(resolve())["dau-authors"]
-    assert recipe == section
-    assert (section["variant"], section["alpha"], section["beta"], section["stop_iter"], section["sigma"],
-            section["noise_copies"], section["attacker_warmup"]) == ("authors", 0.9, 0.001, 30, 1e-3, 10, 1000)
+    assert recipe["dau-authors"] == section and recipe["dau"] == as_dict(resolve())["dau"]
+    assert (section["alpha"], section["beta"], section["stop_iter"], section["sigma"], section["noise_copies"],
+            section["attacker_warmup"]) == (0.9, 0.001, 30, 1e-3, 10, 1000)
+    assert set(read_recipe("dau-authors")) == {"dau-authors"}
+
+
+def test_the_two_dau_sections_are_independent():
+    """Neither section inherits the other, and a setting of one leaves the other, and so a compare
+    cell of the other method, as it was."""
+    from dau_cli.config import DauAuthorsConfig, DauConfig
+    from dau_cli.engine.compare import cell_key
+
+    assert not issubclass(DauAuthorsConfig, DauConfig) and not issubclass(DauConfig, DauAuthorsConfig)
+    default = as_dict(resolve())
+    # every key of each section, changed: the other section stays at its defaults
+    for section, other in (("dau", "dau-authors"), ("dau-authors", "dau")):
+        changed = as_dict(resolve(sets=[_changed(section, f) for f in dataclasses.fields(SECTIONS[section])]))
+        assert changed[other] == default[other]
+        assert all(changed[section][k] != v for k, v in default[section].items()), section
+    key = {"label": "dense", "checkpoint_digest": "c", "forget_spec": {"classes": "3"}, "method": "dau-authors", "seed": 0}
+    before = cell_key(**key, method_cfg=default["dau-authors"])
+    after = cell_key(**key, method_cfg=as_dict(resolve(sets=["dau.alpha=0.5", "dau.guard_radius=2"]))["dau-authors"])
+    assert before == after
+
+
+def _changed(section: str, f: dataclasses.Field) -> str:
+    """`section.key=value` with a valid value other than the default."""
+    default = f.default
+    if "choices" in f.metadata:
+        value = next(c for c in f.metadata["choices"] if c != default)
+    elif isinstance(default, int):
+        value = default + 1
+    else:
+        value = default / 2 if default > 0 else 0.5
+    return f"{section}.{f.name}={value}"
+
+
+class Reading:
+    """A section that records which of its keys are read."""
+
+    def __init__(self, section):
+        self.section, self.read = section, set()
+
+    def __getattr__(self, name):
+        self.read.add(name)
+        return getattr(self.section, name)
+
+
+@pytest.mark.parametrize("method, sets", [
+    ("dau", ["dau.epochs=1", "dau.sample_epochs=1", "dau.attacker_warmup=2", "dau.forget_batch=32",
+             "dau.repair_steps=2", "dau.forgotten_acc=100"]),
+    ("dau-authors", [*FAST, "dau-authors.stop_iter=2"]),
+])
+def test_each_method_reads_every_key_of_its_section(tiny_ckpt, method, sets):
+    """A section holds only keys its method reads (class and random forgetting together), so no
+    setting is accepted and then ignored."""
+    config = resolve(sets=sets)
+    reading = Reading(config[method])
+    for forget in ({"classes": "3"}, {"random": 0.1}):
+        ckpt, model, data, fs = setup(tiny_ckpt, **forget)
+        unlearn(ckpt, model, data, fs, method, {**config, method: reading}, EventSink())
+    assert reading.read == {f.name for f in dataclasses.fields(SECTIONS[method])}
 
 
 def test_a_forget_from_the_cache_equals_the_one_that_filled_it(tiny_ckpt, dau_home):

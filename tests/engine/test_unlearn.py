@@ -202,22 +202,51 @@ def test_relearning_step_moves_by_the_radius_down_the_loss_and_back(tiny_ckpt):
     assert all(torch.equal(p, b) for p, b in zip(model.parameters(), before))
 
 
-def test_relearning_guard_pushes_only_the_body(tiny_ckpt):
-    """Against the untouched model (the class not forgotten) the hinge is positive; its gradient is
-    left on the body's weights only, and the weights are as they were."""
+def test_relearning_guard_returns_gradients_of_the_body_only(tiny_ckpt):
+    """Against the untouched model (the class not forgotten) the hinge is positive; the guard returns
+    its gradient for the body's weights only, leaves every `.grad` alone, and the weights are as they were."""
     from dau_cli.engine.train import Stepper, sgd
-    from dau_cli.engine.unlearn.dau import relearning_guard
+    from dau_cli.engine.unlearn.dau import guard
 
     ckpt, model, data, fs = setup(tiny_ckpt)
     task = _task(ckpt, model, data, fs)
     before = [p.detach().clone() for p in model.parameters()]
     stepper = Stepper(model, sgd(model.parameters(), 0.01))
     model.train()
-    hinge = relearning_guard(task, stepper.masks, radius=1.0, n=32, weight=0.5)
+    grads, hinge = guard(task, stepper.masks, radius=1.0, n=32, weight=0.5)
     assert hinge > 0
-    assert all(p.grad is None for p in model.head.parameters())
-    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.body.parameters())
+    head = {id(p) for p in model.head.parameters()}
+    assert grads and not any(id(p) in head for p in grads)
+    assert {id(p) for p in grads} == {id(p) for p in model.body.parameters()}
+    assert any(g.abs().sum() > 0 for g in grads.values())
+    assert all(p.grad is None for p in model.parameters())
     assert all(torch.equal(p, b) for p, b in zip(model.parameters(), before))
+
+
+def test_a_repair_step_adds_the_guards_gradients_to_its_own(tiny_ckpt):
+    """step_adding: one optimiser step on the loss's gradients plus the given ones, here the
+    same as a step on loss + (the given gradient . the weights)."""
+    from dau_cli.engine.train import Stepper, sgd
+    from dau_cli.engine.unlearn.dau import step_adding
+
+    ckpt, model, data, fs = setup(tiny_ckpt)
+    task = _task(ckpt, model, data, fs)
+    idx = task.retain_idx[:32]
+    model.eval()  # no batch-norm statistics move, so both runs start alike
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    extra = {p: torch.full_like(p, 0.01) for p in model.body.parameters()}
+    moved = []
+    for add in (True, False):
+        model.load_state_dict(start)
+        stepper = Stepper(model, sgd(model.parameters(), 0.1, momentum=0.0, weight_decay=0.0))
+        task.generator.manual_seed(0)
+        if add:
+            step_adding(stepper, task.ce(idx), extra)
+        else:
+            stepper.step(task.ce(idx) + sum((p * g).sum() for p, g in extra.items()))
+        moved.append([p.detach().clone() for p in model.parameters()])
+    assert all(torch.allclose(a, b, atol=1e-7) for a, b in zip(*moved))
+    assert not all(torch.equal(a, start[n]) for (n, _), a in zip(model.named_parameters(), moved[0]))
 
 
 def test_relearning_guard_measures_the_batch_it_relearned_on(tiny_ckpt):
@@ -227,14 +256,14 @@ def test_relearning_guard_measures_the_batch_it_relearned_on(tiny_ckpt):
     import torch.nn.functional as F
 
     from dau_cli.engine.train import Stepper, batch, sgd
-    from dau_cli.engine.unlearn.dau import relearning_guard, relearning_step
+    from dau_cli.engine.unlearn.dau import guard, relearning_step
 
     ckpt, model, data, fs = setup(tiny_ckpt)
     task = _task(ckpt, model, data, fs)
     stepper = Stepper(model, sgd(model.parameters(), 0.01))
     model.train()
     state = task.generator.get_state()
-    hinge = relearning_guard(task, stepper.masks, radius=1.0, n=32, weight=0.5)
+    _, hinge = guard(task, stepper.masks, radius=1.0, n=32, weight=0.5)
 
     def hinge_of(z: torch.Tensor, y: torch.Tensor) -> float:
         others = z.clone()
@@ -295,19 +324,17 @@ def test_dau_epochs_by_mode(tiny_ckpt):
         assert [p["epochs"] for p in phases] == [want], spec
 
 
-def test_dau_batch_view_adds_no_attacker_queries(tiny_ckpt, monkeypatch):
-    """attacker_view=batch: the attacker learns from the defender's own batch, so the game makes no
-    eval-mode query of its own (only the warm start and the held-out AUC do); clean queries every step."""
+def test_dau_attacker_steps_are_fresh_queries(tiny_ckpt, monkeypatch):
+    """Each of the `attacker_steps` attacker steps per game step queries the model afresh in eval mode
+    (a forget and a reference batch: 2 calls); the defender's step is one differentiable call."""
     sets = ["dau.sample_epochs=2"]
-    clean, batch = [], []
-    ev_clean = _dau_events(tiny_ckpt, {"random": 0.1, "seed": 0}, sets, monkeypatch, clean)
-    ev_batch = _dau_events(tiny_ckpt, {"random": 0.1, "seed": 0}, [*sets, "dau.attacker_view=batch"], monkeypatch, batch)
-    steps = [e for e in ev_batch if e["type"] == "step" and e["phase"] == "dau"]
+    one, two = [], []
+    ev_one = _dau_events(tiny_ckpt, {"random": 0.1, "seed": 0}, sets, monkeypatch, one)
+    _dau_events(tiny_ckpt, {"random": 0.1, "seed": 0}, [*sets, "dau.attacker_steps=2"], monkeypatch, two)
+    steps = [e for e in ev_one if e["type"] == "step" and e["phase"] == "dau"]
     assert steps and all("attacker_loss" in e for e in steps)
-    defender = batch.count(True)
-    assert defender == len(steps) == clean.count(True)
-    # per game step, the clean view queries the forget and the reference batch (2 calls)
-    assert clean.count(False) - batch.count(False) == 2 * len(steps)
+    assert one.count(True) == two.count(True) == len(steps)
+    assert two.count(False) - one.count(False) == 2 * len(steps)
 
 
 def test_dau_on_a_single_sample_is_one_line_and_two_samples_work(dau, user_error, tiny_ckpt, tmp_path):

@@ -17,6 +17,26 @@ def test_forget_refuses_settings_of_other_sections(refused, ckpt, tmp_path, meth
                                  f"--method {method}"])
 
 
+@pytest.mark.parametrize("method, setting, says", [
+    ("dau", "dau.steps=3", "dau-authors.steps is a setting of --method dau-authors"),
+    ("dau", "dau.sigma=0.01", "dau-authors.sigma is a setting of --method dau-authors"),
+    ("dau-authors", "dau-authors.repair_steps=3", "dau.repair_steps is a setting of --method dau"),
+    ("dau-authors", "dau-authors.guard_radius=0", "dau.guard_radius is a setting of --method dau"),
+    ("dau", "dau.variant=authors", "--method dau-authors"),
+    ("dau", "dau.attacker_view=batch", "removed"),
+    ("dau-authors", "dau-authors.attacker_bn=eval", "removed"),
+])
+def test_a_dau_key_the_method_does_not_read_is_unknown(refused, ckpt, tmp_path, method, setting, says):
+    """`dau` and `dau-authors` have a section each, holding only the keys the method reads."""
+    refused("forget", ckpt, "--classes", "3", "--method", method, "--set", setting, "-o", tmp_path / "f.pt",
+            inputs=[ckpt], says=[f"unknown key '{setting.split('=')[0]}'", says])
+
+
+def test_the_other_dau_section_is_not_used(refused, ckpt, tmp_path):
+    refused("forget", ckpt, "--classes", "3", "--method", "dau-authors", "--set", "dau.alpha=0.5", "-o",
+            tmp_path / "f.pt", inputs=[ckpt], says=["does not use [dau] settings", "it uses [dau-authors]"])
+
+
 def test_train_refuses_method_settings(refused, tmp_path):
     refused("train", "--set", "dau.epochs=3", "-o", tmp_path / "m.pt", says=["does not use [dau] settings"])
 

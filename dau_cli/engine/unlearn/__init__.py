@@ -1,9 +1,10 @@
 """Unlearning methods: a registry of functions that change a model so it forgets D_f.
 
 Each method is `fn(task: Task, cfg) -> image_passes`, where `cfg` is the method's frozen config
-section (dau_cli/config.py: `dau`, `retrain`, `ft`, `ga`, `rl`, `l1`, `salun`, `scrub`). It changes
-`task.model` in place, steps only through `train.Stepper` (so pruning masks hold), emits `step`
-events, and calls `task.end_epoch` after every epoch. Evaluation time is kept out of the wall time.
+section (dau_cli/config.py: `dau`, `dau-authors`, `retrain`, `ft`, `ga`, `rl`, `l1`, `salun`,
+`scrub`; the section of the method's name). It changes `task.model` in place, steps only through
+`train.Stepper` (so pruning masks hold), emits `step` events, and calls `task.end_epoch` after
+every epoch. Evaluation time is kept out of the wall time.
 """
 
 from __future__ import annotations
@@ -123,4 +124,4 @@ def register(name: str) -> Callable[[Method], Method]:
     return add
 
 
-from dau_cli.engine.unlearn import baselines, dau  # noqa: E402,F401  (fill the registry)
+from dau_cli.engine.unlearn import baselines, dau, dau_authors  # noqa: E402,F401  (fill the registry)
