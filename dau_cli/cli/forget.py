@@ -87,7 +87,8 @@ def forget(
         opened = operations.open_checkpoint(checkpoint, device, data_root,
                                             needs_recipe_for="--method retrain" if method == "retrain" else None)
         fs = operations.forget_set(opened, {"classes": classes, "random": random, "indices": indices}, seed)
-    run_config = {"checkpoint": str(checkpoint), "method": method, "seed": seed, "forget": fs.describe(),
+    run_config = {"checkpoint": str(checkpoint), "dataset": opened.ckpt["data"]["dataset"], "method": method,
+                  "seed": seed, "forget": fs.describe(),
                   method: as_dict(config)[method]}
     with open_run("forget", run_config, str(opened.device)) as run:
         done = operations.forget(opened, fs, method, config, run, seed=seed)

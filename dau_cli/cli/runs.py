@@ -69,41 +69,158 @@ def _headline(r: dict[str, Any]) -> str:
     return " ".join(f"{short} {s[k]:.1f}" for k, short in HEADLINE.items() if isinstance(s.get(k), (int, float)))
 
 
+def _config(r: dict[str, Any]) -> dict[str, Any]:
+    config = r.get("config")
+    return config if isinstance(config, dict) else {}
+
+
+def model_name(r: dict[str, Any]) -> str:
+    """The checkpoint a run is about: the one audited or unlearned, a compare's dense model, or the
+    one a train or import wrote."""
+    config = _config(r)
+    cell = config.get("cell") if isinstance(config.get("cell"), dict) else {}
+    checkpoints = config.get("checkpoints") if isinstance(config.get("checkpoints"), dict) else {}
+    for path in (config.get("checkpoint"), cell.get("checkpoint"), checkpoints.get("dense"),
+                 r["outputs"].get("checkpoint")):
+        if isinstance(path, str) and path:
+            return Path(path).name
+    return ""
+
+
+def _verdict(r: dict[str, Any]) -> str:
+    verdict = r["summary"].get("verdict")
+    return verdict if isinstance(verdict, str) else ""
+
+
+def _methods(r: dict[str, Any]) -> list[str]:
+    config = _config(r)
+    cell = config.get("cell") if isinstance(config.get("cell"), dict) else {}
+    found = [config.get("method"), cell.get("method"), *(config.get("methods") or [])]
+    return [m for m in found if isinstance(m, str)]
+
+
+def _dataset(r: dict[str, Any]) -> str:
+    config = _config(r)
+    data = config.get("data") if isinstance(config.get("data"), dict) else {}
+    name = data.get("dataset", config.get("dataset"))
+    return name if isinstance(name, str) else ""
+
+
+def row(r: dict[str, Any], cells: int = 0) -> dict[str, Any]:
+    """One run as the list shows it (and --csv/--json export it)."""
+    end = r["ended"] or (time.time() if r["status"] == "running" else None)
+    took = end - r["started"] if r["started"] is not None and end is not None else None
+    return {"run": r["id"], "command": r["command"], "model": model_name(r),
+            "what": what(r) + (f" ({cells} cells)" if cells else ""), "verdict": _verdict(r), "status": r["status"],
+            "started": r["started"], "took": took, "headline": _headline(r), "dataset": _dataset(r)}
+
+
+def group_cells(runs: list[dict[str, Any]]) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """(run, its compare cells) for every run that is not a cell; a cell belongs to the compare
+    whose time span holds its start (cells whose compare is gone stand alone)."""
+    compares = [r for r in runs if r["command"] == "compare" and r["started"] is not None]
+    groups: dict[str, list[dict[str, Any]]] = {r["id"]: [] for r in compares}
+    alone = []
+    for r in runs:
+        if r["command"] != "compare-cell":
+            continue
+        parent = next((c for c in compares if r["started"] is not None and c["started"] <= r["started"]
+                       <= (c["ended"] or time.time())), None)
+        (groups[parent["id"]] if parent else alone).append(r)
+    return [(r, groups.get(r["id"], [])) for r in runs if r["command"] != "compare-cell"] + [(r, []) for r in alone]
+
+
+SORTABLE = ("run", "command", "model", "what", "verdict", "status", "started", "took")
+FIELDS = (*SORTABLE, "headline", "dataset")  # a row's columns, in --csv's order
+
+
+def _matches(r: dict[str, Any], command, status, verdict, method, dataset, since) -> bool:
+    return ((command is None or r["command"] == command) and (status is None or r["status"] == status)
+            and (verdict is None or _verdict(r) == verdict) and (method is None or method in _methods(r))
+            and (dataset is None or _dataset(r) == dataset) and (since is None or (r["started"] or 0) >= since))
+
+
 @runs_app.command("ls")
 @handle_errors
 def runs_ls(
     command: Optional[str] = typer.Option(None, "--command", help="Only runs of this command, e.g. forget."),
     status: Optional[str] = typer.Option(None, "--status", help="Only runs with this status: running, completed, "
                                          "failed, interrupted, lost or damaged."),
-    limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="At most this many, newest first."),
+    verdict: Optional[str] = typer.Option(None, "--verdict", help="Only runs with this verdict, e.g. forgotten."),
+    method: Optional[str] = typer.Option(None, "--method", "-m", help="Only runs of this unlearning method."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", help="Only runs on this data set, e.g. digits."),
+    since: Optional[str] = typer.Option(None, "--since", help="Only runs started on or after this day (YYYY-MM-DD)."),
+    sort: str = typer.Option("started", "--sort", help=f"Sort by one of: {', '.join(SORTABLE)} (newest or "
+                             "largest first for started and took)."),
+    cells: bool = typer.Option(False, "--cells", help="Show each compare's cells under it."),
+    limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="At most this many rows."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+    csv_out: bool = typer.Option(False, "--csv", help="Print the rows as CSV, every column."),
 ) -> None:
-    """List runs, newest first, with what each did and its headline numbers.
+    """List runs, newest first: what each did, its model, its verdict and headline numbers.
+
+    A compare's cells are counted on its row (`--cells` lists them under it).
 
     \b
     Examples:
       dau runs ls
-      dau runs ls --command forget --status completed -n 5
+      dau runs ls --command audit --verdict forgotten
+      dau runs ls --method dau --dataset fashion-mnist --since 2026-12-01 --sort took
+      dau runs ls --csv > runs.csv
     """
-    from dau_cli.cli.tables import Col, fit, left_out
     from dau_cli.runs import SHOWN_STATUSES, list_runs, runs_dir
 
     if status is not None and status not in SHOWN_STATUSES:
         raise DauError(f"--status {status}: choose one of {', '.join(SHOWN_STATUSES)}")
-    runs = [r for r in list_runs() if (command is None or r["command"] == command)
-            and (status is None or r["status"] == status)][:limit]
+    if sort not in SORTABLE:
+        raise DauError(f"--sort {sort}: choose one of {', '.join(SORTABLE)}")
+    try:
+        day = time.mktime(time.strptime(since, "%Y-%m-%d")) if since else None
+    except ValueError:
+        raise DauError(f"--since {since}: give a day as YYYY-MM-DD, e.g. 2026-12-01") from None
+    rows = []  # each run's record with its row's columns (--json prints both)
+    for r, its_cells in group_cells(list_runs()):
+        if _matches(r, command, status, verdict, method, dataset, day):
+            rows.append({**r, **row(r, len(its_cells))})
+            rows += [{**c, **row(c), "run": "└ " + c["id"]} for c in its_cells] if cells else []
+    if sort != "started":
+        numeric = sort == "took"
+        rows.sort(key=lambda x: (x[sort] is None, -(x[sort] or 0)) if numeric else str(x[sort]))
+    rows = rows[:limit]
     if json_out:
-        print_json({"runs_dir": str(runs_dir()), "runs": runs})
-        return
-    if not runs:
-        note(f"no runs in {escape(str(runs_dir()))}" + (" match" if command or status else ""))
-        return
-    cols = [Col("run"), Col("command"), Col("what", keep=1), Col("status"), Col("started", keep=4),
-            Col("took", justify="right", keep=3), Col("headline", keep=2, wrap=True)]
-    rows = [[escape(str(c)) for c in (r["id"], r["command"], what(r), r["status"],
-                                      time.strftime("%m-%d %H:%M", time.localtime(r["started"])) if r["started"] else "—",
-                                      _duration(r), _headline(r))] for r in runs]
-    table, dropped = fit(out, cols, rows, title=escape(f"runs in {runs_dir()}"))
+        print_json({"runs_dir": str(runs_dir()), "runs": rows})
+    elif csv_out:
+        _print_csv(rows)
+    elif not rows:
+        note(f"no runs in {escape(str(runs_dir()))}" + (" match" if any((command, status, verdict, method, dataset,
+                                                                          since)) else ""))
+    else:
+        _print_rows(rows, runs_dir())
+
+
+def _print_csv(rows: list[dict[str, Any]]) -> None:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=FIELDS, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({**r, "started": time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(r["started"]))
+                         if r["started"] else "", "took": f"{r['took']:.1f}" if r["took"] is not None else ""})
+    sys.stdout.write(buf.getvalue())
+
+
+def _print_rows(rows: list[dict[str, Any]], folder: Path) -> None:
+    """The table, fitted to the terminal: the run, command, model and verdict always; started,
+    took, headline, status and what leave in that order when there is no room."""
+    from dau_cli.cli.tables import Col, fit, left_out
+
+    cols = [Col("run"), Col("command"), Col("model", wrap=True), Col("verdict"), Col("what", keep=1, wrap=True),
+            Col("status", keep=2), Col("took", justify="right", keep=4), Col("started", keep=5),
+            Col("headline", keep=3, wrap=True)]
+    cells = [[escape(str(c)) for c in (x["run"], x["command"], x["model"], x["verdict"], x["what"], x["status"],
+                                       f"{x['took']:.1f} s" if x["took"] is not None else "—",
+                                       time.strftime("%m-%d %H:%M", time.localtime(x["started"])) if x["started"] else "—",
+                                       x["headline"])] for x in rows]
+    table, dropped = fit(out, cols, cells, title=escape(f"runs in {folder}"))
     out.print(table)
     if dropped:
         note(left_out(dropped))
