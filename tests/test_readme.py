@@ -90,11 +90,17 @@ def test_the_readmes_commands_run_top_to_bottom_as_written(tmp_path):
            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     work = tmp_path / "work"
     work.mkdir()
+    verdicts = []
     for command in commands:
         prepare(command, work)
         argv = [sys.executable, "-m", "dau_cli", *shlex.split(command)[1:]]
         done = subprocess.run(argv, cwd=work, env=env, capture_output=True, text=True, timeout=900)
         assert done.returncode == 0, f"`{command}` failed ({done.returncode}):\n{done.stderr[-2000:]}"
+        if command.startswith("dau audit"):  # the flow ends in a verdict, the audit's first line
+            first = done.stdout.strip().splitlines()[0]
+            assert re.search(r"\b(forgotten|not forgotten|superficial|over-forgotten|no reference)\b", first), first
+            verdicts.append(first)
+    assert verdicts and "no reference" not in verdicts[0], verdicts  # the README's audit decides
     headings = {h for h, _ in bash_blocks((ROOT / "README.md").read_text())}
     assert set(not_run()) <= headings, "a block NOT_RUN names is gone: update NOT_RUN"
     made = {p.name for p in work.iterdir()}

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from dau_cli.engine.models import build_model
 from dau_cli.engine.train import Stepper, autocast, batch, fit, prepare, sgd
-from dau_cli.engine.unlearn import Task, register
+from dau_cli.engine.unlearn.task import Task
 
 
 def loop(task: Task, phase: str, epochs: int, steps_per_epoch: int, stepper: Stepper,
@@ -59,7 +59,6 @@ def other_labels(y: torch.Tensor, num_classes: int, gen: torch.Generator) -> tor
     return (y + shift) % num_classes
 
 
-@register("retrain")
 def retrain(task: Task, cfg) -> int:
     epochs = cfg.epochs or task.train_cfg.epochs
     tc = replace(task.train_cfg, epochs=epochs, seed=task.seed)
@@ -72,7 +71,6 @@ def retrain(task: Task, cfg) -> int:
     return result["image_passes"]
 
 
-@register("ft")
 def ft(task: Task, cfg) -> int:
     tc = replace(task.train_cfg, epochs=cfg.epochs, lr=cfg.lr, schedule="cosine", seed=task.seed)
     result = fit(task.model, task.data, task.retain_idx, tc, task.sink, phase="ft", masks=task.masks,
@@ -80,7 +78,6 @@ def ft(task: Task, cfg) -> int:
     return result["image_passes"]
 
 
-@register("l1")
 def l1(task: Task, cfg) -> int:
     tc = replace(task.train_cfg, epochs=cfg.epochs, lr=cfg.lr, schedule="cosine", seed=task.seed)
     params = [p for n, p in task.model.named_parameters() if p.dim() > 1]
@@ -93,7 +90,6 @@ def l1(task: Task, cfg) -> int:
     return result["image_passes"]
 
 
-@register("ga")
 def ga(task: Task, cfg) -> int:
     steps, forget_batch = chunks(task, task.forget_idx, cfg.batch_size)
     stepper = Stepper(task.model, sgd(task.model.parameters(), cfg.lr), task.masks, what="ga")
@@ -122,7 +118,6 @@ def _random_label_loop(task: Task, cfg, phase: str, stepper: Stepper) -> int:
     return cfg.epochs * len(union)
 
 
-@register("rl")
 def rl(task: Task, cfg) -> int:
     stepper = Stepper(task.model, sgd(task.model.parameters(), cfg.lr), task.masks, what="rl")
     return _random_label_loop(task, cfg, "rl", stepper)
@@ -147,7 +142,6 @@ def saliency_mask(task: Task, fraction: float) -> dict[str, torch.Tensor]:
     return {n: g >= threshold for n, g in grads.items()}
 
 
-@register("salun")
 def salun(task: Task, cfg) -> int:
     salient = saliency_mask(task, cfg.fraction)
     frozen = {n: ~m for n, m in salient.items()}
@@ -155,7 +149,6 @@ def salun(task: Task, cfg) -> int:
     return _random_label_loop(task, cfg, "salun", stepper) + len(task.forget_idx)
 
 
-@register("scrub")
 def scrub(task: Task, cfg) -> int:
     teacher = copy.deepcopy(task.model).eval()
     stepper = Stepper(task.model, sgd(task.model.parameters(), cfg.lr), task.masks, what="scrub")

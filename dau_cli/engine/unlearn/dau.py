@@ -31,7 +31,7 @@ from dau_cli.engine.audit import auc
 from dau_cli.engine.data import augment, to_float
 from dau_cli.engine.stats import attacker_features
 from dau_cli.engine.train import Stepper, accuracy, autocast, batch, sgd
-from dau_cli.engine.unlearn import Task, register
+from dau_cli.engine.unlearn.task import Task
 from dau_cli.errors import DauError
 
 
@@ -386,7 +386,6 @@ def repair(game: Game) -> None:
     task.end_epoch("repair", 1, 1)
 
 
-@register("dau")
 def dau(task: Task, cfg: DauConfig) -> int:
     """DAU's phases; returns image passes (forward-only work shows in the wall time instead)."""
     game = start(task, cfg)

@@ -25,7 +25,7 @@ from torch import nn
 from dau_cli.config import DauAuthorsConfig
 from dau_cli.engine.data import augment, to_float
 from dau_cli.engine.train import Stepper
-from dau_cli.engine.unlearn import Task, register
+from dau_cli.engine.unlearn.task import Task
 from dau_cli.engine.unlearn.attacker import (TokenAttacker, load_cached, membership_targets, model_digest, save_cached,
                                               view)
 from dau_cli.errors import DauError
@@ -124,7 +124,6 @@ def attacker_step(views: Views, attacker: TokenAttacker, opt_a: torch.optim.Opti
     return mem, val, loss.item(), (out.argmax(1) == target).float().mean().item() * 100
 
 
-@register("dau-authors")
 def dau_authors(task: Task, cfg: DauAuthorsConfig) -> int:
     """The authors' loop (docs/method.md, "The authors' DAU and the default"); returns image passes."""
     model, dev, gen = task.model, task.device, task.generator
