@@ -126,7 +126,7 @@ def _did(e: dict) -> str:
             which = f"random {100 * (f.get('fraction') or 0):g} % (seed {f.get('seed')})"
         else:
             which = "listed samples"
-        return f"{which}, {size} samples, with {e.get('method')} (seed {e.get('seed', 0)})"
+        return f"{which}, {size} samples, with {e.get('method')} (seed {e.get('seed', 0)})" + _settings(e)
     if e["op"] == "prune":
         return f"{e.get('method')} to {100 * (e.get('sparsity') or 0):.1f} % sparsity"
     if e["op"] == "import":
@@ -140,6 +140,21 @@ def _did(e: dict) -> str:
         return f"{model.get('arch', '')} on {data.get('dataset', '')}, {train.get('epochs', '?')} epochs, seed " \
                f"{train.get('seed', '?')}"
     return ""
+
+
+def _settings(e: dict) -> str:
+    """The method's settings that differ from its defaults (what an output name's `-set` digest
+    stands for), e.g. `; salun.fraction=0.3`; "" when it ran on its defaults."""
+    import dataclasses
+
+    from dau_cli.config import SECTIONS
+
+    method, config = e.get("method"), e.get("config")
+    if method not in SECTIONS or not isinstance(config, dict):
+        return ""
+    defaults = dataclasses.asdict(SECTIONS[method]())
+    changed = [f"{method}.{k}={v}" for k, v in config.items() if k in defaults and defaults[k] != v]
+    return "; " + ", ".join(changed) if changed else ""
 
 
 def _write_indices(ckpt: dict, checkpoint: Path, target: Path, classes: str | None, random: float | None, seed: int,

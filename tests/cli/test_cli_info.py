@@ -76,3 +76,14 @@ def test_info_never_writes_next_to_the_checkpoint(dau, tiny_ckpt):
     before = sorted(os.listdir(tiny_ckpt.parent))
     assert dau("info", tiny_ckpt, "--json").exit_code == 0
     assert sorted(os.listdir(tiny_ckpt.parent)) == before
+
+
+def test_info_shows_the_settings_behind_a_forget_name(dau, tiny_ckpt, tmp_path, monkeypatch):
+    """What `-set1a2b3c` in an output name stands for: the settings that differ from the defaults."""
+    from dau_cli.cli import common
+
+    monkeypatch.setattr(common.out, "_width", 200)
+    out = tmp_path / "f.pt"
+    assert dau("forget", tiny_ckpt, "-c", "3", "-m", "ft", "--set", "ft.epochs=1", "-o", out).exit_code == 0
+    shown = dau("info", out).stdout
+    assert "with ft (seed 0); ft.epochs=1" in shown and "ft.lr" not in shown
