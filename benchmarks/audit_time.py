@@ -82,7 +82,7 @@ def main() -> None:
     if args.cifar_svc:
         import numpy as np
 
-        from dau_cli.engine.audit import bootstrap_weights, mia_efficacy
+        from dau_cli.engine.mia import bootstrap_weights, mia_efficacy
 
         rng = np.random.default_rng(0)  # confidences: members near 1, non-members spread lower
         members, non_members, forget = rng.beta(20, 1, 10000), rng.beta(5, 1, 10000), rng.beta(5, 1, 5000)

@@ -197,9 +197,9 @@ def bank_cost(out: Path, work: Path, seed: int, k: int, workers: int, first: boo
 def verdict_cell(out: Path, work: Path, row: tuple, k: int, workers: int) -> dict | None:
     """Audit one model (if it exists) against the bank: the literature's numbers and the verdict."""
     from dau_cli.engine.audit import audit, forget_set_for_audit
+    from dau_cli.engine.audit_verdict import audit_verdict
     from dau_cli.engine.checkpoint import load_checkpoint, restore
     from dau_cli.engine.tamper import bias_fake
-    from dau_cli.engine.verdict import judge
 
     mode, kind, orig, seed = row
     cell_path = out / "cells" / f"{mode}-{kind.replace(' ', '_')}-o{orig}-s{seed}.json"
@@ -215,7 +215,7 @@ def verdict_cell(out: Path, work: Path, row: tuple, k: int, workers: int) -> dic
         model, data = restore(ckpt, "cpu")
     report = audit(model, data, fs)
     t0 = time.perf_counter()
-    v = judge(ckpt, model, data, fs, references=k, workers=workers)
+    v = audit_verdict(ckpt, model, data, fs, references=k, workers=workers)
     cell = {"mode": mode, "kind": kind, "original_seed": orig, "seed": seed, "verdict": v["verdict"],
             "reasons": v["reasons"], "tests": slim(v["tests"]), "references": v["references"],
             **{key: report.get(key) for key in ("ua", "ra", "ta", "mia_efficacy")},

@@ -51,40 +51,12 @@ def audit(
       dau audit digits-cnn-forget-dau-class3.pt --reference digits-cnn-forget-retrain-class3.pt --plot roc.png
       dau audit digits-cnn.pt --random 0.1 --seed 1 --json
     """
-    # Cheap checks first: a mistake is reported before torch is imported.
-    from dau_cli.files import check_checkpoint, check_input, check_output
-    from dau_cli.runs import check_home
-
-    check_checkpoint(checkpoint)
-    if reference is not None:
-        check_checkpoint(reference, f"make the model retrained without the forget set with `dau forget {checkpoint} "
-                         f"--method retrain ...` (the same forget set) and pass its output")
-    if indices is not None:
-        check_input(indices, "write the positions one per line, or export them with `dau info CKPT --indices FILE`")
-    if plot is not None:
-        check_output(plot, [p for p in (checkpoint, reference) if p], force)  # never an input
-        if plot.suffix.lstrip(".").lower() not in PLOT_FORMATS:
-            raise DauError(f"--plot {plot}: give a file ending in .{', .'.join(PLOT_FORMATS)}, e.g. --plot roc.png")
-    check_home()
-
+    _check_inputs(checkpoint, reference, indices, plot, force)
     with loading("loading torch"):
-        from dau_cli.engine.audit import (audit as run_audit, check_reference, check_reference_unseen,
-                                          compare_reports, forget_set_for_audit, recorded_forget)
-        from dau_cli.engine.bank import recipe_of
-        from dau_cli.engine.checkpoint import load_checkpoint, restore
-        from dau_cli.engine.train import pick_device
-        from dau_cli.engine.verdict import judge
+        from dau_cli.engine.audit import audit as run_audit, check_reference_unseen, forget_set_for_audit
+        from dau_cli.engine.audit_verdict import audit_verdict
     with loading(f"loading {checkpoint} and its data"):
-        ckpt = load_checkpoint(checkpoint)
-        if references:  # the references' recipe is checked before any work: imported without one, out of range
-            recipe_of(ckpt)
-        ref_ckpt = None
-        if reference is not None:
-            ref_ckpt = load_checkpoint(reference)
-            check_reference(ckpt, ref_ckpt, reference)
-        dev = pick_device(device)
-        model, data = restore(ckpt, dev, str(data_root) if data_root else None)
-    flags_given = any(v is not None for v in (classes, random, indices))
+        ckpt, ref_ckpt, dev, (model, data) = _load(checkpoint, reference, references, device, data_root)
     forget = forget_set_for_audit(ckpt, data, classes=classes, random=random, indices=indices, seed=seed)
     if ref_ckpt is not None:
         check_reference_unseen(ref_ckpt, forget, reference)
@@ -93,26 +65,15 @@ def audit(
               "forget": forget.describe(), "device": str(dev), "plot": str(plot) if plot else None,
               "references": references, "workers": workers, "ray": ray}
     with open_run("audit", config, str(dev), progress=not json_out) as run:
-        recorded = recorded_forget(ckpt)
-        if flags_given and recorded is not None:
-            run.emit("log", level="warning", message=f"{checkpoint} records a forget set of "
-                     f"{len(recorded['forget_indices'])} samples; auditing the one the flags give instead")
+        _warn_other_forget_set(run, ckpt, checkpoint, flags_given=any(v is not None for v in (classes, random, indices)))
         report = run_audit(model, data, forget, run, warnings_in_report=True)  # printed after the verdict
         # On a cluster the references' device is the cluster's to decide (a GPU where it has one)
-        report.update(judge(ckpt, model, data, forget, references=references, workers=workers, sink=run,
-                            device=device if ray else str(dev), ray=ray))
+        report.update(audit_verdict(ckpt, model, data, forget, references=references, workers=workers, sink=run,
+                                    device=device if ray else str(dev), ray=ray))
         summary = {k: report[k] for k in ("verdict", "ua", "ra", "ta", "val_acc", "forgotten_test_acc",
                                           "mia_efficacy") if report.get(k) is not None}
         if ref_ckpt is not None:
-            ref_recorded = recorded_forget(ref_ckpt)
-            if ref_recorded is not None and not _same(ref_recorded["forget_indices"], forget.indices):
-                run.emit("log", level="warning", message=f"{reference} was made for a different forget set than "
-                         f"the one audited; the comparison may not mean much")
-            run.emit("log", level="info", message=f"auditing the reference {reference}")
-            report["reference"] = run_audit(_reference_model(ref_ckpt, dev), data, forget)
-            comparison = compare_reports(report, report["reference"])
-            report["avg_gap"] = comparison.pop("avg_gap")
-            report["diff"] = {m: c["diff"] for m, c in comparison.items()}
+            _against_reference(report, run, ref_ckpt, reference, forget, data, dev)
             summary["avg_gap"] = report["avg_gap"]
         outputs = {}
         if plot is not None:
@@ -128,6 +89,69 @@ def audit(
         return
     _print_report(report, checkpoint, reference)
     out.print(escape(f"run: {run.dir}" + (f"   plot: {plot}" if plot else "")))
+
+
+def _check_inputs(checkpoint: Path, reference: Path | None, indices: Path | None, plot: Path | None,
+                  force: bool) -> None:
+    """Cheap checks first: a mistake is reported before torch is imported."""
+    from dau_cli.files import check_checkpoint, check_input, check_output
+    from dau_cli.runs import check_home
+
+    check_checkpoint(checkpoint)
+    if reference is not None:
+        check_checkpoint(reference, f"make the model retrained without the forget set with `dau forget {checkpoint} "
+                         f"--method retrain ...` (the same forget set) and pass its output")
+    if indices is not None:
+        check_input(indices, "write the positions one per line, or export them with `dau info CKPT --indices FILE`")
+    if plot is not None:
+        check_output(plot, [p for p in (checkpoint, reference) if p], force)  # never an input
+        if plot.suffix.lstrip(".").lower() not in PLOT_FORMATS:
+            raise DauError(f"--plot {plot}: give a file ending in .{', .'.join(PLOT_FORMATS)}, e.g. --plot roc.png")
+    check_home()
+
+
+def _load(checkpoint: Path, reference: Path | None, references: int, device: str, data_root: Path | None) -> tuple:
+    """(checkpoint, reference checkpoint or None, device, (model, data)), the reference checked
+    against the checkpoint's data view and the recipe against --references before any work."""
+    from dau_cli.engine.audit import check_reference
+    from dau_cli.engine.bank import recipe_of
+    from dau_cli.engine.checkpoint import load_checkpoint, restore
+    from dau_cli.engine.train import pick_device
+
+    ckpt = load_checkpoint(checkpoint)
+    if references:  # the references' recipe is checked before any work: imported without one, out of range
+        recipe_of(ckpt)
+    ref_ckpt = None
+    if reference is not None:
+        ref_ckpt = load_checkpoint(reference)
+        check_reference(ckpt, ref_ckpt, reference)
+    dev = pick_device(device)
+    return ckpt, ref_ckpt, dev, restore(ckpt, dev, str(data_root) if data_root else None)
+
+
+def _warn_other_forget_set(run: Any, ckpt: dict, checkpoint: Path, flags_given: bool) -> None:
+    from dau_cli.engine.audit import recorded_forget
+
+    recorded = recorded_forget(ckpt)
+    if flags_given and recorded is not None:
+        run.emit("log", level="warning", message=f"{checkpoint} records a forget set of "
+                 f"{len(recorded['forget_indices'])} samples; auditing the one the flags give instead")
+
+
+def _against_reference(report: dict, run: Any, ref_ckpt: dict, reference: Path, forget: Any, data: Any,
+                       dev: Any) -> None:
+    """Audit the reference on the same sets and add `reference`, `avg_gap` and `diff` to `report`."""
+    from dau_cli.engine.audit import audit as run_audit, compare_reports, recorded_forget
+
+    ref_recorded = recorded_forget(ref_ckpt)
+    if ref_recorded is not None and not _same(ref_recorded["forget_indices"], forget.indices):
+        run.emit("log", level="warning", message=f"{reference} was made for a different forget set than "
+                 f"the one audited; the comparison may not mean much")
+    run.emit("log", level="info", message=f"auditing the reference {reference}")
+    report["reference"] = run_audit(_reference_model(ref_ckpt, dev), data, forget)
+    comparison = compare_reports(report, report["reference"])
+    report["avg_gap"] = comparison.pop("avg_gap")
+    report["diff"] = {m: c["diff"] for m, c in comparison.items()}
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -197,9 +221,11 @@ def _print_report(report: dict, checkpoint: Path, reference: Path | None) -> Non
     t, _ = fit(out, cols, cells, title=title, caption=caption)
     out.print(t)
 
+    from dau_cli.engine.roc import LOW_FPRS
+
     for pair, by_stat in report["attacks"].items():
         cols = [Col("statistic"), Col("AUC", justify="right"), Col("bal. acc", justify="right", keep=1),
-                *(Col(f"TPR@{f}", justify="right", keep=k) for f, k in (("0.1%", 2), ("1%", 3), ("10%", 4)))]
+                *(Col(f"TPR@{100 * f:g}%", justify="right", keep=2 + i) for i, f in enumerate(LOW_FPRS))]
         if ref:
             cols.append(Col("ref. AUC", justify="right"))
         # Statistics that rank samples alike (confidence, loss, logit-scaled confidence are monotone
@@ -207,7 +233,7 @@ def _print_report(report: dict, checkpoint: Path, reference: Path | None) -> Non
         folded: dict[tuple, list[str]] = {}
         for s, r in by_stat.items():
             row = (f"{r['auc']:.3f}", f"{100 * r['balanced_accuracy']:.1f} %",
-                   *(f"{100 * r['tpr_at_fpr'][f]:.1f} %" for f in ("0.001", "0.01", "0.1")))
+                   *(f"{100 * r['tpr_at_fpr'][str(f)]:.1f} %" for f in LOW_FPRS))
             if ref:
                 other = ref["attacks"].get(pair, {}).get(s)
                 row += (f"{other['auc']:.3f}" if other else "—",)
@@ -239,17 +265,15 @@ def _mia(report: dict, statistic: str) -> str:
     return f"{v} [dim]\\[{lo_hi[0]:.0f}-{lo_hi[1]:.0f}][/]{flag}"
 
 
-VERDICT_STYLE = {"forgotten": "bold green", "not forgotten": "bold red", "superficial": "bold red",
-                 "over-forgotten": "bold yellow", "no reference": "bold"}
-
-
 def print_verdict(report: dict) -> None:
     """The verdict's line, then one line per test (the deciding ones first)."""
+    from dau_cli.verdicts import verdict_markup
+
     v = report["verdict"]
     refs = report.get("references", {})
     counted = f" (against {refs['out']} models retrained without the forget set and {refs['in']} with it)" \
         if refs.get("out") else ""
-    out.print(f"verdict: [{VERDICT_STYLE[v]}]{v}[/]{counted}", highlight=False)
+    out.print(f"verdict: {verdict_markup(v)}{counted}", highlight=False)
     for r in report["reasons"]:
         out.print(f"  - {escape(r)}", highlight=False, soft_wrap=False)  # wrapped at the terminal's width
 

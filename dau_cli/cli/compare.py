@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.table import Table
 
 from dau_cli.cli.common import (
     CLASSES_OPTION,
@@ -106,28 +107,15 @@ def compare(
       dau compare digits-cnn.pt --classes 3 --seeds 8 --ray local
       dau compare digits-cnn.pt --random 0.1 --seeds 5 --references 16 --workers 2
     """
-    from dau_cli.config import resolve
-    from dau_cli.errors import DauError
-    from dau_cli.files import check_checkpoint, write_json, write_text
     from dau_cli.runs import check_home
 
-    method_list = [m.strip() for m in methods.split(",") if m.strip()]
-    if not method_list:
-        raise DauError(f"--methods is empty; e.g. --methods {ALL_METHODS}")
-    unknown = [m for m in method_list if m not in METHODS]
-    if unknown:
-        raise DauError(f"--methods: unknown method '{unknown[0]}'; choose from {','.join(METHODS)} (`dau methods`)")
+    method_list = parse_methods(methods)
     check_forget_flags(classes, random, indices)
     spec = {k: v for k, v in (("classes", classes), ("random", random), ("indices", str(indices) if indices else None)) if v is not None}
-    check_checkpoint(checkpoint)
-    if sparse is not None:
-        check_checkpoint(sparse, f"make one with `dau prune {checkpoint} --sparsity 0.9`")
-    config = resolve(recipe, None, sets,
-                     uses=sorted({"retrain", *method_list}), command=f"dau compare --methods {','.join(method_list)}")
-
+    config = _checked(checkpoint, sparse, recipe, sets, method_list)
     with loading("loading torch"):  # once the cheap checks passed
-        from dau_cli.engine.compare import compare as run_compare
-        from dau_cli.engine.compare import markdown, parse_seeds
+        from dau_cli.engine.compare import compare as run_compare, parse_seeds
+        from dau_cli.engine.jobs import make_executor
         from dau_cli.engine.train import pick_device
 
     seed_list = parse_seeds(seeds)
@@ -137,8 +125,6 @@ def compare(
     ckpts = {"dense": checkpoint, **({"sparse": sparse} if sparse else {})}
     check_compare_folder(folder, list(ckpts.values()), force)
     check_home()
-    from dau_cli.engine.jobs import make_executor
-
     # Where the cells run resolves `auto` itself; only a local run checks the device here.
     dev = device if ray else str(pick_device(device))
     executor = make_executor(workers, ray)
@@ -147,27 +133,66 @@ def compare(
     with open_run("compare", run_cfg, dev) as run:
         if "indices" in spec:
             spec["indices"] = Path(spec["indices"])
-        try:
+        with _cells_kept(folder):
             result = run_compare(ckpts, spec, method_list, seed_list, config, folder, run, device if ray else dev,
                                  str(data_root) if data_root else None, executor, references, workers, ray)
-        except KeyboardInterrupt as e:
-            raise KeyboardInterrupt(f"{e or 'interrupted'}; the finished cells in {folder / 'cells'} are kept and "
-                                    f"the next run reuses them; compare.md was not written") from None
         title = f"{checkpoint.name}: forget {mode} {classes or random or indices}, seeds {seed_list}"
         if references:
             title += f", verdicts against {references} + {references} references"
-        md = markdown(result, title)
-        result.update({"title": title, "forget": {k: str(v) for k, v in spec.items()}, "seeds": seed_list,
-                       **({"references": references} if references else {})})
-        # compare owns its folder: the tables are rebuilt from the cells on every run
-        write_json(folder / "compare.json", result, force=True)
-        write_text(folder / "compare.md", md, force=True)
+        _write_tables(folder, result, title, spec, seed_list, references)
         run.update(outputs={"markdown": str(folder / "compare.md"), "json": str(folder / "compare.json")})
     if json_out:
         print_json({"rows": result["rows"], "markdown": str(folder / "compare.md"), "run_dir": str(run.dir)})
         return
     print_compare(result["rows"], title)
     out.print(f"written: {escape(str(folder / 'compare.md'))} and compare.json (cells are reused on the next run)")
+
+
+def _checked(checkpoint: Path, sparse: Path | None, recipe: str | None, sets: list[str], methods: list[str]):
+    """The checkpoints checked and the settings resolved (the cheap checks, before torch loads)."""
+    from dau_cli.config import resolve
+    from dau_cli.files import check_checkpoint
+
+    check_checkpoint(checkpoint)
+    if sparse is not None:
+        check_checkpoint(sparse, f"make one with `dau prune {checkpoint} --sparsity 0.9`")
+    return resolve(recipe, None, sets, uses=sorted({"retrain", *methods}),
+                   command=f"dau compare --methods {','.join(methods)}")
+
+
+@contextmanager
+def _cells_kept(folder: Path) -> Iterator[None]:
+    """An interrupted comparison says that its finished cells are kept for the next run."""
+    try:
+        yield
+    except KeyboardInterrupt as e:
+        raise KeyboardInterrupt(f"{e or 'interrupted'}; the finished cells in {folder / 'cells'} are kept and "
+                                f"the next run reuses them; compare.md was not written") from None
+
+
+def _write_tables(folder: Path, result: dict, title: str, spec: dict, seeds: list[int], references: int) -> None:
+    """compare.md and compare.json: compare owns its folder, the tables are rebuilt from the cells on every run."""
+    from dau_cli.engine.compare import markdown
+    from dau_cli.files import write_json, write_text
+
+    md = markdown(result, title)
+    result.update({"title": title, "forget": {k: str(v) for k, v in spec.items()}, "seeds": seeds,
+                   **({"references": references} if references else {})})
+    write_json(folder / "compare.json", result, force=True)
+    write_text(folder / "compare.md", md, force=True)
+
+
+def parse_methods(methods: str) -> list[str]:
+    """--methods as a list of known methods (at least one)."""
+    from dau_cli.errors import DauError
+
+    method_list = [m.strip() for m in methods.split(",") if m.strip()]
+    if not method_list:
+        raise DauError(f"--methods is empty; e.g. --methods {ALL_METHODS}")
+    unknown = [m for m in method_list if m not in METHODS]
+    if unknown:
+        raise DauError(f"--methods: unknown method '{unknown[0]}'; choose from {','.join(METHODS)} (`dau methods`)")
+    return method_list
 
 
 def print_compare(rows: list[dict], title: str) -> None:
@@ -195,9 +220,9 @@ def print_verdicts(rows: list[dict]) -> None:
     """The second table of `compare --references`: each row's verdicts over the seeds and the
     tests' numbers, mean ± std (the std under the mean, and the early relearning steps leaving
     first, where the terminal is narrow)."""
-    from dau_cli.cli.audit import VERDICT_STYLE
     from dau_cli.cli.tables import Col, fit, left_out
     from dau_cli.engine.compare import VERDICT_HEADS, VERDICT_NUMBERS, mean_std
+    from dau_cli.verdicts import verdict_markup
 
     relearn = [k for k in VERDICT_NUMBERS if k.startswith("relearn_")]
     keep = {k: len(relearn) - i for i, k in enumerate(relearn[:-1])}  # the last step stays longest
@@ -207,7 +232,7 @@ def print_verdicts(rows: list[dict]) -> None:
         cells = []
         for r in rows:
             n = sum(r.get("verdicts", {}).values())
-            verdicts = ", ".join(f"[{VERDICT_STYLE[v]}]{v}[/] {c}/{n}" for v, c in r.get("verdicts", {}).items())
+            verdicts = ", ".join(f"{verdict_markup(v)} {c}/{n}" for v, c in r.get("verdicts", {}).items())
             cells.append([escape(r["method"]), verdicts or "—",
                           *(mean_std(r[k], ".1f" if k in relearn or k == "probe" else ".2f", sep) if k in r else "—"
                             for k in VERDICT_NUMBERS)])
@@ -245,14 +270,14 @@ def demo(
     import os
 
     from dau_cli.config import as_dict, resolve
-    from dau_cli.engine.audit import audit
+    from dau_cli.engine.audit import audit, avg_gap
+    from dau_cli.engine.audit_verdict import audit_verdict
     from dau_cli.engine.checkpoint import restore, save_checkpoint
     from dau_cli.engine.forget import forget_checkpoint
     from dau_cli.engine.forget_sets import select_forget_set
     from dau_cli.engine.tamper import bias_fake
     from dau_cli.engine import operations
     from dau_cli.engine.train import pick_device
-    from dau_cli.engine.verdict import judge
     from dau_cli.runs import check_home
 
     config = resolve("digits-cnn", {"train.device": device})
@@ -282,11 +307,10 @@ def demo(
         for name, ckpt in ckpts.items():
             save_checkpoint(ckpt, run.dir / f"{name}.pt")
             model, data = restore(ckpt, dev)
-            verdicts[name] = judge(ckpt, model, data, fs, references=DEMO_REFERENCES, workers=workers, sink=run,
-                                   device=str(dev))
-        ref = rows["retrain"]
+            verdicts[name] = audit_verdict(ckpt, model, data, fs, references=DEMO_REFERENCES, workers=workers,
+                                           sink=run, device=str(dev))
         for r in rows.values():
-            r["avg_gap"] = sum(abs(r[k] - ref[k]) for k in ("ua", "ra", "ta", "mia_efficacy")) / 4
+            r["avg_gap"] = avg_gap(r, rows["retrain"])
         keep = ("ua", "ra", "ta", "val_acc", "mia_efficacy", "avg_gap", "wall_time_s", "image_passes")
         rows = {m: {"verdict": verdicts[m]["verdict"], "reasons": verdicts[m]["reasons"], **{k: r[k] for k in keep}}
                 for m, r in rows.items()}
@@ -297,13 +321,16 @@ def demo(
     if json_out:
         print_json({"run_dir": str(run.dir), "rows": rows, "time_ratio": time_ratio})
         return
-    from dau_cli.cli.audit import VERDICT_STYLE
+    _print_demo(rows, run.dir)
 
+
+def _print_demo(rows: dict[str, dict], run_dir: Path) -> None:
     from dau_cli.cli.tables import Col, fit
+    from dau_cli.verdicts import verdict_markup
 
     cols = [Col("model"), Col("verdict"), *(Col(h, justify="right") for h in ("UA", "RA", "TA", "MIA-Eff", "Gap")),
             Col("time s", justify="right", keep=1)]
-    cells = [[DEMO_NAMES[m], f"[{VERDICT_STYLE[r['verdict']]}]{r['verdict']}[/]",
+    cells = [[DEMO_NAMES[m], verdict_markup(r["verdict"]),
               *(pct(r[k]) for k in ("ua", "ra", "ta", "mia_efficacy", "avg_gap")), f"{r['wall_time_s']:.2f}"]
              for m, r in rows.items()]
     t, _ = fit(out, cols, cells, title="dau demo: digits, cnn, forget class 3 (TA on the 9 remaining classes)")
@@ -314,5 +341,5 @@ def demo(
     out.print(f"  fake: {escape(rows['fake']['reasons'][0])}", style="dim")
     dau_s, retrain_s = rows["dau"]["wall_time_s"], rows["retrain"]["wall_time_s"]
     out.print(f"DAU took {dau_s:.1f} s and retraining {retrain_s:.1f} s ({dau_s / max(retrain_s, 1e-9):.2f}x the time). "
-              f"Checkpoints: {escape(str(run.dir))}")
-    out.print(escape("Next: dau audit " + str(run.dir / "dau.pt") + " --references 16 --workers 2"))
+              f"Checkpoints: {escape(str(run_dir))}")
+    out.print(escape("Next: dau audit " + str(run_dir / "dau.pt") + " --references 16 --workers 2"))

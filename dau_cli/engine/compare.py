@@ -7,7 +7,7 @@ what determines them (checkpoint file digest, forget set, method config, seed), 
 comparison resumes where it stopped and a changed setting recomputes only what it affects.
 Avg. Gap is measured against the `retrain` cell of the same checkpoint and seed.
 
-With `references` K > 0 every cell also gets the audit's verdict (engine/verdict.py) against K
+With `references` K > 0 every cell also gets the audit's verdict (engine/audit_verdict.py) against K
 OUT and K IN references of the reference bank (engine/bank.py). The driver fills each bank the
 cells need first (one per checkpoint and forget set: one per seed in random forgetting), as jobs
 on the comparison's own workers or Ray, so a cell only reads it. K is part of a cell's key only
@@ -16,21 +16,25 @@ when it is above 0: cells computed without a verdict stay valid.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import statistics
 from collections.abc import Callable
 from pathlib import Path
 
+from dau_cli.engine.audit import AVG_GAP_METRICS, avg_gap
+from dau_cli.engine.bank import indices_digest
 from dau_cli.engine.checkpoint import load_checkpoint, restore, restore_model
 from dau_cli.engine.forget import unlearn
 from dau_cli.engine.forget_sets import select_forget_set
-from dau_cli.engine.jobs import Executor, Job, failures, run_jobs
+from dau_cli.engine.jobs import Executor, InProcess, Job, failures, run_jobs
 from dau_cli.errors import DauError
 from dau_cli.runs import EventSink, Run
+from dau_cli.verdicts import TESTS, VERDICTS
 
 METRICS = ("ua", "ra", "ta", "mia_efficacy", "avg_gap", "wall_time_s", "image_passes")
-GAP_KEYS = ("ua", "ra", "ta", "mia_efficacy")
+GAP_KEYS = AVG_GAP_METRICS  # a cell's numbers behind its Avg. Gap (the name benchmarks/dau_variants.py imports)
 
 
 def file_digest(path: Path) -> str:
@@ -50,11 +54,20 @@ def _relearn_steps() -> list[int]:
     return [s for s in TAMPER_SETTINGS["relearn"]["steps"] if s > 0]
 
 
+def _columns(test: str) -> list[tuple[str, str]]:
+    """(key, column head) of a test's numbers in a judged cell: one per relearning step count for
+    `relearn`, one for the others."""
+    name = TESTS[test]
+    if "{}" not in name.column:
+        return [(name.column, name.head)]
+    return [(name.column.format(s), name.head.format(s)) for s in _relearn_steps()]
+
+
 #: A judged cell's numbers (None where the test could not decide, e.g. with under 3 references):
 #: output_z, the forget samples' mean z-score against the OUT references (clipped to ±10); lira, the
 #: trimmed mean log-likelihood ratio IN/OUT; relearn_N, the forget-set accuracy (%) after N
 #: fine-tuning steps on a few forget samples; probe, a linear probe's accuracy (%) on the forget set.
-VERDICT_NUMBERS = ("output_z", "lira", *(f"relearn_{s}" for s in _relearn_steps()), "probe")
+VERDICT_NUMBERS = tuple(key for test in TESTS for key, _ in _columns(test))
 
 
 def _is_number(v) -> bool:
@@ -75,8 +88,6 @@ def check_cell(path: Path, key: dict) -> None:
                "it was made for other settings" if {k: cell.get(k) for k in same} != {k: key.get(k) for k in same}
                else next((f"its {k} is not a number" for k in CELL_NUMBERS if not _is_number(cell.get(k))), None))
     if not problem and key.get("references"):
-        from dau_cli.engine.verdict import VERDICTS
-
         problem = (f"its verdict {cell.get('verdict')!r} is none of {', '.join(VERDICTS)}"
                    if cell.get("verdict") not in VERDICTS else
                    next((f"its {k} is neither a number nor null" for k in VERDICT_NUMBERS
@@ -98,42 +109,35 @@ def cell_path(out_dir: Path, key: dict) -> Path:
     return out_dir / "cells" / f"{key['label']}-{key['method']}-seed{key['seed']}-{digest}.json"
 
 
-_LOADED: dict[tuple, tuple] = {}  # per process: the last checkpoint and its data, shared by its cells
+@functools.lru_cache(maxsize=1)
+def _load(checkpoint: str, digest: str, device: str, data_root: str | None) -> tuple:
+    """(checkpoint, data): the last one loaded in this process, shared by the cells that follow."""
+    ckpt = load_checkpoint(checkpoint)
+    _, data = restore(ckpt, device, data_root)
+    return ckpt, data
 
 
-def _load(checkpoint: str, digest: str, device, data_root: str | None):
-    key = (checkpoint, digest, str(device), data_root)
-    if key not in _LOADED:
-        _LOADED.clear()
-        ckpt = load_checkpoint(checkpoint)
-        model, data = restore(ckpt, device, data_root)
-        _LOADED[key] = (ckpt, data)
-    return _LOADED[key]
-
-
-#: The comparison's own event sink while `compare` runs its cells in this process (None in worker
-#: processes and on Ray): each cell's loops are passed on to it as `job` events, so the terminal
-#: and the dashboard following the comparison show the current cell's progress (docs/events.md).
-_COMPARE_SINK: EventSink | None = None
-
-
-def _pass_on(job: str) -> Callable[[dict], None]:
+def _pass_on(sink: EventSink, job: str) -> Callable[[dict], None]:
+    """A cell's loops passed on to the comparison's own sink as `job` events, so the terminal and the
+    dashboard following the comparison show the current cell's progress (docs/events.md)."""
     def listener(event: dict) -> None:
-        if _COMPARE_SINK is not None and event["type"] in ("phase", "step"):
-            _COMPARE_SINK.emit(event["type"], job=job, **{k: v for k, v in event.items() if k not in ("v", "t", "type")})
+        if event["type"] in ("phase", "step"):
+            sink.emit(event["type"], job=job, **{k: v for k, v in event.items() if k not in ("v", "t", "type")})
 
     return listener
 
 
-def run_cell(checkpoint: str, key: dict, config: dict, device: str, data_root: str | None = None) -> dict:
+def run_cell(checkpoint: str, key: dict, config: dict, device: str, data_root: str | None = None,
+             progress: EventSink | None = None) -> dict:
     """One cell, in whatever process the job layer runs it: restore the original, draw the seed's
-    forget set, unlearn (unless `original`), audit. Returns the cell's JSON-able dict."""
+    forget set, unlearn (unless `original`), audit. Returns the cell's JSON-able dict. `progress`:
+    the comparison's sink, when the cell runs in its process (jobs.InProcess)."""
     from dau_cli.config import resolve
     from dau_cli.engine.audit import audit
     from dau_cli.engine.train import pick_device
 
     dev = pick_device(device)
-    ckpt, data = _load(checkpoint, key["checkpoint"], dev, data_root)
+    ckpt, data = _load(checkpoint, key["checkpoint"], str(dev), data_root)
     model = restore_model(ckpt, dev)
     forget_spec = dict(key["forget"])
     if "indices" in forget_spec:
@@ -143,7 +147,8 @@ def run_cell(checkpoint: str, key: dict, config: dict, device: str, data_root: s
                            class_names=ckpt.get("class_names"), **forget_spec)
     # Its own run directory, where it runs, so the dashboard can follow the cell's unlearning.
     run = Run("compare-cell", [f"{method} seed {seed} ({key['label']})"], {"cell": key}, str(dev))
-    run.listeners.append(_pass_on(f"{method} seed {seed}" + (f" {key['label']}" if key["label"] != "dense" else "")))
+    if progress is not None:
+        run.listeners.append(_pass_on(progress, f"{method} seed {seed}" + (f" {key['label']}" if key["label"] != "dense" else "")))
     try:
         cost = {"wall_time_s": 0.0, "image_passes": 0}
         if method != "original":
@@ -152,13 +157,13 @@ def run_cell(checkpoint: str, key: dict, config: dict, device: str, data_root: s
         cell = {**key, **{k: report[k] for k in GAP_KEYS}, "val_acc": report["val_acc"],
                 "wall_time_s": cost["wall_time_s"], "image_passes": cost["image_passes"],
                 "forget_size": len(fs.indices),
-                "forget_digest": hashlib.sha256(fs.indices.numpy().tobytes()).hexdigest()[:12]}
+                "forget_digest": indices_digest(fs.indices)}
         if key.get("references"):
-            from dau_cli.engine.verdict import judge
+            from dau_cli.engine.audit_verdict import audit_verdict
 
             # The driver filled the bank (fill_banks): this reads it and tests the unlearned model.
-            cell.update(verdict_numbers(judge(ckpt, model, data, fs, references=key["references"], workers=1,
-                                              sink=run, device=str(dev))))
+            cell.update(verdict_numbers(audit_verdict(ckpt, model, data, fs, references=key["references"], workers=1,
+                                                      sink=run, device=str(dev))))
     except BaseException as e:
         run.finish("interrupted" if isinstance(e, KeyboardInterrupt) else "failed", error=f"{type(e).__name__}: {e}")
         raise
@@ -168,13 +173,16 @@ def run_cell(checkpoint: str, key: dict, config: dict, device: str, data_root: s
 
 
 def verdict_numbers(result: dict) -> dict:
-    """A cell's verdict fields (VERDICT_NUMBERS) from verdict.judge's result."""
+    """A cell's verdict fields (VERDICT_NUMBERS) from a verdict (verdict.judge's, audit_verdict's):
+    each test's value, and the relearning test's whole curve."""
     tests = result["tests"]
-    curve = tests.get("relearn", {}).get("curve") or [None] * len(_relearn_steps())
-    return {"verdict": result["verdict"],
-            "output_z": tests.get("output", {}).get("value"), "lira": tests.get("lira", {}).get("value"),
-            **{f"relearn_{s}": a for s, a in zip(_relearn_steps(), curve)},
-            "probe": tests.get("probe", {}).get("value")}
+    numbers: dict = {"verdict": result["verdict"]}
+    for test in TESTS:
+        keys = [key for key, _ in _columns(test)]
+        values = (tests.get(test, {}).get("curve") or [None] * len(keys) if len(keys) > 1
+                  else [tests.get(test, {}).get("value")])
+        numbers.update(zip(keys, values))
+    return numbers
 
 
 def fill_banks(checkpoints: dict[str, Path], forget_spec: dict, seeds: list[int], references: int, workers: int,
@@ -232,6 +240,8 @@ def compare(checkpoints: dict[str, Path], forget_spec: dict, methods: list[str],
     spec = {k: str(v) if isinstance(v, Path) else v for k, v in forget_spec.items()}
     if references < 0:
         raise DauError(f"--references must be 0 (no verdict) or more, got {references}; e.g. --references 16")
+    # Cells run in this process pass their loops on to `sink` (the spec of a job run elsewhere stays JSON-able)
+    here = {"progress": sink} if executor is None or isinstance(executor, InProcess) else {}
     jobs = []
     for label, path in checkpoints.items():
         for seed in seeds:
@@ -241,16 +251,11 @@ def compare(checkpoints: dict[str, Path], forget_spec: dict, methods: list[str],
                 check_cell(cell_path(out_dir, key), key)
                 jobs.append(Job("dau_cli.engine.compare:run_cell",
                                 {"checkpoint": str(path), "key": key, "config": config_dict, "device": str(device),
-                                 "data_root": data_root},
+                                 "data_root": data_root, **here},
                                 cell_path(out_dir, key), label=f"{method} seed {seed} ({label})"))
     if references > 0 and any(not Path(j.output).exists() for j in jobs):
         fill_banks(checkpoints, forget_spec, seeds, references, workers, ray, sink, device, data_root)
-    global _COMPARE_SINK
-    _COMPARE_SINK = sink
-    try:
-        outcomes = run_jobs(jobs, executor, sink, phase="compare")
-    finally:
-        _COMPARE_SINK = None
+    outcomes = run_jobs(jobs, executor, sink, phase="compare")
     problem = failures(outcomes)
     if problem:
         raise DauError(f"compare: {problem}")
@@ -265,7 +270,7 @@ def table(cells: list[dict], checkpoints: dict, methods: list[str], seeds: list[
             vals: dict[str, list[float]] = {k: [] for k in METRICS}
             for s in seeds:
                 c, ref = by[(label, method, s)], by[(label, "retrain", s)]
-                gap = sum(abs(c[k] - ref[k]) for k in GAP_KEYS) / len(GAP_KEYS)
+                gap = avg_gap(c, ref)
                 for k in METRICS:
                     vals[k].append(gap if k == "avg_gap" else float(c[k]))
             name = method if len(checkpoints) == 1 else f"{method} ({label})"
@@ -285,8 +290,6 @@ def verdict_columns(cells: list[dict]) -> dict:
     where none could; `n` says over how many)."""
     from collections import Counter
 
-    from dau_cli.engine.verdict import VERDICTS
-
     counts = Counter(c["verdict"] for c in cells)
     row: dict = {"verdicts": dict(sorted(counts.items(), key=lambda kv: (-kv[1], VERDICTS.index(kv[0]))))}
     for k in VERDICT_NUMBERS:
@@ -302,8 +305,7 @@ def verdict_counts(row: dict) -> str:
     return ", ".join(f"{v} {c}/{n}" for v, c in row["verdicts"].items())
 
 
-VERDICT_HEADS = {"output_z": "output z", "lira": "LiRA", "probe": "probe %",
-                 **{f"relearn_{s}": f"relearn {s} %" for s in _relearn_steps()}}
+VERDICT_HEADS = dict(column for test in TESTS for column in _columns(test))
 
 
 def mean_std(cell: dict, fmt: str = ".2f", sep: str = " ± ") -> str:

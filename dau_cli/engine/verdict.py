@@ -17,21 +17,24 @@ reference models of the bank (engine/bank.py) on four tests (docs/audit.md, "The
 Each test's decision is a prediction interval from the references (Student t, two-sided level
 `ALPHA` per tail pair): a retrained model from the same recipe lands outside it with probability
 about ALPHA. The verdict never looks at which method made the model (the lineage's method name).
+
+`judge` is pure: it decides from numbers it is given. engine/audit_verdict.py tops up the bank,
+gathers the references' statistics and the tamper tests' results, then calls it.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
 
-from dau_cli.runs import EventSink
+from dau_cli.engine.roc import auc, roc_summary
+from dau_cli.verdicts import MEMBERSHIP_TESTS, TAMPER_TESTS, TESTS
 
 ALPHA = 0.01  # a test flags a model outside the references' (1 - ALPHA) prediction interval
 SAMPLE_ALPHA = 0.05  # per-sample flag: beyond the references' own 2.5 % / 97.5 % leave-one-out quantiles
-LOW_FPRS = (0.01, 0.001)
 LIRA_TRIM = 0.1  # LiRA's model-level number: the 10 % trimmed mean of per-sample log-likelihood ratios
 CLIP_Z = 10.0  # per-sample z-scores are clipped to ±10 before averaging (one odd sample cannot decide)
 MIN_OUT = 3  # leave-one-out needs at least 3 OUT references (2 left to estimate a variance)
@@ -40,10 +43,8 @@ MIN_OUT = 3  # leave-one-out needs at least 3 OUT references (2 left to estimate
 # of a sample or two significant.
 RATE_FLOOR = 0.05
 SPREAD_LIMIT = 50.0  # accuracy tests: a prediction interval wider than ±50 points cannot decide
-BOOTSTRAP = 200
 # engine/tamper.py's defaults (chosen there on the digits cnn: benchmarks/tamper_check.py)
 TAMPER_SETTINGS = {"relearn": {"steps": [10, 20, 40], "n_forget": 10, "lr": 0.01, "seed": 0}, "probe": {"seed": 0}}
-VERDICTS = ("forgotten", "not forgotten", "superficial", "over-forgotten", "no reference")
 
 
 # ----------------------------------------------------------------------------- per-sample scores
@@ -84,50 +85,6 @@ def loo_lira(inn: np.ndarray, out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     o = np.stack([lira(inn, np.delete(out, k, 0), out[k]) for k in range(len(out))])
     i = np.stack([lira(np.delete(inn, k, 0), out, inn[k]) for k in range(len(inn))])
     return o, i
-
-
-# ----------------------------------------------------------------------------- ROC of per-sample scores
-
-
-def _auc(pos: np.ndarray, neg: np.ndarray) -> float:
-    neg = np.sort(neg)
-    below = np.searchsorted(neg, pos, side="left")
-    ties = np.searchsorted(neg, pos, side="right") - below
-    return float((below + 0.5 * ties).sum() / (len(pos) * len(neg)))
-
-
-def _tpr_at(pos: np.ndarray, neg: np.ndarray, fpr: float) -> float:
-    """Share of positives above the highest threshold that lets at most `fpr` of the negatives pass."""
-    allowed = int(math.floor(fpr * len(neg)))
-    threshold = np.sort(neg)[::-1][min(allowed, len(neg) - 1)]
-    return float((pos > threshold).mean())
-
-
-def roc_summary(pos: np.ndarray, neg: np.ndarray, rng: np.random.Generator) -> dict[str, Any]:
-    """AUC and TPR at low FPR, both tails, of the audited model's per-sample scores `pos` (n,) against
-    the leave-one-out scores of the references `neg` (K, n), with bootstrap 95 % intervals that
-    resample both the samples and the references. A TPR whose FPR the sizes cannot resolve (fewer
-    than 1/FPR positives or negatives) is marked `resolved: false`."""
-    def stats(p: np.ndarray, nm: np.ndarray) -> list[float]:
-        nf = nm.ravel()
-        return [_auc(p, nf), *(_tpr_at(p, nf, f) for f in LOW_FPRS), *(_tpr_at(-p, -nf, f) for f in LOW_FPRS)]
-
-    point = stats(pos, neg)
-    n, k = len(pos), len(neg)
-    boots = []
-    for _ in range(BOOTSTRAP):
-        e, r = rng.integers(0, n, n), rng.integers(0, k, k)
-        boots.append(stats(pos[e], neg[r][:, e]))
-    lo, hi = np.percentile(np.array(boots), [2.5, 97.5], axis=0)
-    n_neg = neg.size
-
-    def entry(j: int, f: float) -> dict:
-        return {"value": point[j], "ci": [float(lo[j]), float(hi[j])], "resolved": min(n, n_neg) * f >= 1}
-
-    return {"auc": point[0], "auc_ci": [float(lo[0]), float(hi[0])],
-            "tpr_at_fpr": {str(f): entry(1 + i, f) for i, f in enumerate(LOW_FPRS)},
-            "tpr_at_fpr_low": {str(f): entry(1 + len(LOW_FPRS) + i, f) for i, f in enumerate(LOW_FPRS)},
-            "positives": n, "negatives": n_neg}
 
 
 # ----------------------------------------------------------------------------- decisions
@@ -209,7 +166,7 @@ def _power(in_stats: np.ndarray, out_stats: np.ndarray, in_scores: np.ndarray, o
     pooled = math.sqrt((in_stats.var(ddof=1) + out_stats.var(ddof=1)) / 2) if len(in_stats) > 1 else float("nan")
     d = float((in_stats.mean() - out_stats.mean()) / pooled) if pooled > 0 else float("inf")
     flagged = [prediction_test(float(v), out_stats)["direction"] is not None for v in in_stats]
-    return {"cohens_d": d, "per_sample_auc": _auc(in_scores.ravel(), out_scores.ravel()),
+    return {"cohens_d": d, "per_sample_auc": auc(in_scores.ravel(), out_scores.ravel()),
             "in_flagged": float(np.mean(flagged)), "in_references": len(in_stats)}
 
 
@@ -237,6 +194,54 @@ def tamper_test(name: str, value: float, refs: list[float], n_eval: int) -> dict
 # ----------------------------------------------------------------------------- the verdict
 
 
+@dataclass(frozen=True)
+class References:
+    """The reference models' logit-scaled confidence on the forget samples: `out` (K, n) retrained
+    without them, `inn` (K', n) trained with them (K' may be 0)."""
+
+    out: np.ndarray
+    inn: np.ndarray
+
+
+@dataclass(frozen=True)
+class Tampering:
+    """The tamper tests' results (bank.run_tamper_tests: {"relearn", "probe"}) of the audited model
+    and of the OUT references (the same K as References.out, or fewer where weights are missing)."""
+
+    audited: dict
+    references: list[dict]
+
+
+def judge(audited: np.ndarray, references: References, tampering: Tampering, seed: int = 0) -> dict[str, Any]:
+    """The verdict for a model whose logit-scaled confidence on the n forget samples is `audited`
+    (n,), against `references` and the tamper tests' results. Pure: it trains nothing, reads and
+    writes no file; `seed` seeds the bootstrap of the ROC summaries.
+
+    Returns {"verdict", "reasons", "tests": {"output", "lira", "relearn", "probe"}}.
+    """
+    rng = np.random.default_rng(seed)
+    out, inn = references.out, references.inn
+    tests: dict[str, dict] = {"output": output_test(audited, out, inn if len(inn) else None, rng)}
+    tests["lira"] = lira_test(audited, out, inn, rng)
+    tests.update(tamper_tests(tampering, len(audited)))
+    verdict, reasons = decide(tests)
+    return {"verdict": verdict, "reasons": reasons, "tests": tests}
+
+
+def tamper_tests(tampering: Tampering, n_forget: int) -> dict[str, dict]:
+    """The relearning and probe tests of the audited model against the OUT references'."""
+    mine, theirs = tampering.audited, tampering.references
+    curve = _curve(mine["relearn"])
+    relearn = {**tamper_test(TESTS["relearn"].short, curve[-1], [_curve(r["relearn"])[-1] for r in theirs],
+                             n_forget - TAMPER_SETTINGS["relearn"]["n_forget"]),
+               "curve": curve, "steps": list(TAMPER_SETTINGS["relearn"]["steps"]),
+               "before": _before(mine["relearn"]),
+               "reference_curves": [_curve(r["relearn"]) for r in theirs]}
+    probe = tamper_test(TESTS["probe"].short, float(_probe_acc(mine["probe"])),
+                        [float(_probe_acc(r["probe"])) for r in theirs], n_forget)
+    return {"relearn": relearn, "probe": probe}
+
+
 def decide(tests: dict[str, dict]) -> tuple[str, list[str]]:
     """(verdict, reasons in words, the deciding tests first) from the four tests' statuses.
 
@@ -247,8 +252,8 @@ def decide(tests: dict[str, dict]) -> tuple[str, list[str]]:
     def having(status: str, names: tuple[str, ...]) -> list[str]:
         return [k for k in names if tests.get(k, {}).get("status") == status]
 
-    above, below = having("above", ("output", "lira")), having("below", ("output", "lira"))
-    tampered = having("above", ("relearn", "probe"))
+    above, below = having("above", MEMBERSHIP_TESTS), having("below", MEMBERSHIP_TESTS)
+    tampered = having("above", TAMPER_TESTS)
     if above:
         verdict, first = "not forgotten", above
     elif tampered:
@@ -257,11 +262,11 @@ def decide(tests: dict[str, dict]) -> tuple[str, list[str]]:
         verdict, first = "over-forgotten", below
     else:
         verdict, first = "forgotten", []
-    order = [*first, *(k for k in TEST_TITLES if k not in first)]
+    order = [*first, *(k for k in TESTS if k not in first)]
     reasons = [describe(k, tests[k]) for k in order if k in tests]
     if verdict == "forgotten" and all(t.get("status") == "undecided" for t in tests.values()):
         return "no reference", reasons + ["no test could decide; add references with --references 16"]
-    short = [TEST_TITLES[k] for k in TEST_TITLES if tests.get(k, {}).get("too_few")]
+    short = [TESTS[k].title for k in TESTS if tests.get(k, {}).get("too_few")]
     if verdict == "forgotten" and short:  # never `forgotten` on tests that had too few references to look
         return "no reference", reasons + [f"too few references for: {', '.join(short)} (at least {MIN_OUT} each); "
                                           f"add references with --references 16"]
@@ -274,26 +279,26 @@ def _pm(t: dict, unit: str = "", fmt: str = ".2f") -> str:
 
 def describe(name: str, t: dict) -> str:
     """One sentence a reviewer can check, with the numbers."""
-    status = t.get("status")
+    title, status = TESTS[name].title, t.get("status")
     if status == "undecided":
-        return f"{TEST_TITLES[name]}: cannot decide: {t.get('why', '')}"
+        return f"{title}: cannot decide: {t.get('why', '')}"
     verdict_word = {"above": "ABOVE retrained models", "below": "BELOW retrained models",
                     "pass": "like retrained models"}[status]
     if name == "output":
-        return (f"output: {verdict_word}: mean z-score {t['value']:+.2f} (retrained: {_pm(t)}); "
+        return (f"{title}: {verdict_word}: mean z-score {t['value']:+.2f} (retrained: {_pm(t)}); "
                 f"{100 * t['share_above']:.0f} % of the forget samples sit above and {100 * t['share_below']:.0f} % "
                 f"below the references' 95 % range (retrained: {100 * t['reference_share_above']:.0f} % and "
                 f"{100 * t['reference_share_below']:.0f} %); AUC {t['roc']['auc']:.2f}{_power_words(t)}")
     if name == "lira":
-        return (f"membership (LiRA, IN vs OUT): {verdict_word}: log-likelihood ratio {t['value']:+.2f} "
+        return (f"{title}: {verdict_word}: log-likelihood ratio {t['value']:+.2f} "
                 f"(trimmed mean over the forget samples; retrained: {_pm(t)}); AUC {t['roc']['auc']:.2f}"
                 f"{_power_words(t)}")
     if name == "relearn":
         steps = ", ".join(f"{a:.0f} %" for a in t.get("curve", []))
-        return (f"relearning: {verdict_word}: after {'/'.join(map(str, t.get('steps', [])))} fine-tuning steps on "
+        return (f"{title}: {verdict_word}: after {'/'.join(map(str, t.get('steps', [])))} fine-tuning steps on "
                 f"a few forget samples the other forget samples are back to {steps} (retrained, after "
                 f"{t.get('steps', ['?'])[-1]}: {_pm(t, ' %', '.0f')})")
-    return (f"representation probe: {verdict_word}: a linear probe on the penultimate features, trained on the "
+    return (f"{title}: {verdict_word}: a linear probe on the penultimate features, trained on the "
             f"validation split, recognises {t['value']:.0f} % of the forget samples (retrained: {_pm(t, ' %', '.0f')})")
 
 
@@ -305,82 +310,6 @@ def _power_words(t: dict) -> str:
     weak = " (weak: a pass means little here)" if p["in_flagged"] < 0.5 else ""
     return (f"; it flags {100 * p['in_flagged']:.0f} % of the {p['in_references']} models trained with the forget "
             f"set (effect size d = {p['cohens_d']:.1f}){weak}")
-
-
-TEST_TITLES = {"output": "output", "lira": "membership (LiRA, IN vs OUT)", "relearn": "relearning",
-               "probe": "representation probe"}
-
-
-def no_reference(ckpt: dict, bank) -> dict:
-    """The verdict when the bank holds no reference for this data view, recipe and forget set."""
-    train = next((e for e in ckpt.get("lineage", []) if e.get("op") == "train"), {})
-    seconds = float(train.get("wall_time_s") or 0) * 32
-    took = f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
-    cost = f" (32 trainings like the original's, about {took} on one worker)" if seconds else ""
-    how = (f"no reference models for this data view, recipe and forget set yet: rerun with --references 16 "
-           f"to train 16 models without the forget set and 16 with it{cost}; add --workers N to run N at once")
-    return {"verdict": "no reference", "reasons": [how], "tests": {}, "references": {"out": 0, "in": 0, "bank": str(bank.root)}}
-
-
-def judge(ckpt: dict, model: torch.nn.Module, data, forget, references: int = 0, workers: int = 1,
-          sink: EventSink | None = None, device: str = "cpu", seed: int = 0, ray: str | None = None) -> dict[str, Any]:
-    """The verdict for `model` on `forget`, against the bank of the checkpoint's data view and recipe
-    (topped up to `references` OUT and IN references first, if given). Emits a `verdict` event.
-
-    Returns {"verdict", "reasons", "tests": {"output", "lira", "relearn", "probe"}, "references"}.
-    """
-    from dau_cli.engine.bank import TAMPER_REFERENCES, bank_for, run_tamper_tests
-    from dau_cli.engine.checkpoint import needs_recipe, training_recipe, unpack_masks
-    from dau_cli.engine.stats import sample_stats
-    from dau_cli.engine.train import predict
-
-    sink = sink or EventSink()
-    if training_recipe(ckpt) is None:  # an import without --recipe: no reference can be trained like it
-        if references:
-            needs_recipe(ckpt, "--references")
-        result = {"verdict": "no reference", "tests": {}, "references": {"out": 0, "in": 0},
-                  "reasons": ["a recipe is needed to train reference models: this model was imported without "
-                              "--recipe, so dau does not know how it was trained; import it again with --recipe "
-                              "NAME|FILE, then audit with --references 16"]}
-        sink.emit("verdict", verdict=result["verdict"], reasons=result["reasons"], tests={})
-        return result
-    bank = bank_for(ckpt, forget)
-    bank.sink = sink
-    bank.ensure(references, workers, sink, device, ray)  # a failed reference is a warning; the rest are kept
-    idx = forget.indices.cpu()
-    limit = references or None
-    out_seeds, out = bank.statistics("out", idx, limit=limit)
-    in_seeds, inn = bank.statistics("in", idx, limit=limit)
-    if len(out_seeds) == 0:
-        result = no_reference(ckpt, bank)
-        sink.emit("verdict", verdict=result["verdict"], reasons=result["reasons"], tests={})
-        return result
-    labels = data.labels[idx.to(data.labels.device)]
-    audited = sample_stats(predict(model, data, idx), labels.to(data.images.device))["logit_scaled_confidence"]
-    a, o, i = audited.double().cpu().numpy(), out.double().numpy(), inn.double().numpy()
-    rng = np.random.default_rng(seed)
-    tests: dict[str, dict] = {"output": output_test(a, o, i if len(i) else None, rng)}
-    tests["lira"] = lira_test(a, o, i, rng)
-
-    recipe = bank.spec["recipe"]
-    mine = run_tamper_tests(model, data, idx, recipe, TAMPER_SETTINGS,
-                            masks=unpack_masks(ckpt.get("masks", {})) or None)  # a pruned model relearns pruned
-    theirs = bank.tamper_results(TAMPER_SETTINGS, workers, sink, device, ray, limit=limit)  # the same K as above
-    n_f = len(idx)
-    curve = _curve(mine["relearn"])
-    tests["relearn"] = {**tamper_test("relearning", curve[-1], [_curve(r["relearn"])[-1] for r in theirs],
-                                      n_f - TAMPER_SETTINGS["relearn"]["n_forget"]),
-                        "curve": curve, "steps": list(TAMPER_SETTINGS["relearn"]["steps"]),
-                        "before": _before(mine["relearn"]),
-                        "reference_curves": [_curve(r["relearn"]) for r in theirs]}
-    tests["probe"] = tamper_test("probe", float(_probe_acc(mine["probe"])),
-                                 [float(_probe_acc(r["probe"])) for r in theirs], n_f)
-    verdict, reasons = decide(tests)
-    result = {"verdict": verdict, "reasons": reasons, "tests": tests,
-              "references": {"out": len(out_seeds), "in": len(in_seeds), "tamper": len(theirs),
-                             "tamper_limit": TAMPER_REFERENCES, "bank": str(bank.root)}}
-    sink.emit("verdict", verdict=verdict, reasons=reasons, tests=summary_of(tests))
-    return result
 
 
 def _curve(r: dict) -> list[float]:

@@ -9,8 +9,9 @@ import torch
 from sklearn.metrics import roc_auc_score, roc_curve
 from sklearn.svm import SVC
 
-from dau_cli.engine.audit import (ATTACK_STATISTICS, UNSTABLE_WIDTH, attack, audit, auc, avg_gap, bootstrap_weights,
-                                  check_reference, compare_reports, forget_set_for_audit, interval, mia_efficacy, roc)
+from dau_cli.engine.audit import ATTACK_STATISTICS, audit, avg_gap, check_reference, compare_reports, forget_set_for_audit
+from dau_cli.engine.mia import UNSTABLE_WIDTH, bootstrap_weights, interval, mia_efficacy
+from dau_cli.engine.roc import attack, auc, roc
 from dau_cli.engine.checkpoint import load_checkpoint, restore
 from dau_cli.engine.data import Data
 from dau_cli.engine.forget_sets import ForgetSet

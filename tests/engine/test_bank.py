@@ -134,12 +134,12 @@ def test_a_pruned_checkpoint_has_its_own_bank_of_references_retrained_under_its_
 
 def test_the_tamper_tests_of_a_pruned_model_and_its_references_keep_pruned_weights_zero(micro, tamper_steppers):
     from dau_cli.engine.checkpoint import restore_model
-    from dau_cli.engine.verdict import judge
+    from dau_cli.engine.audit_verdict import audit_verdict
 
     sparse_ckpt, masks = pruned(micro, seed=2)
     fs, data = forget(sparse_ckpt, "6")
     steppers = tamper_steppers
-    result = judge(sparse_ckpt, restore_model(sparse_ckpt), data, fs, references=1)
+    result = audit_verdict(sparse_ckpt, restore_model(sparse_ckpt), data, fs, references=1)
     assert result["references"]["bank"] == str(bank_for(sparse_ckpt, fs).root)
     assert len(steppers) == 2  # the audited model's relearning and the one OUT reference's
     for stepper in steppers:

@@ -129,7 +129,8 @@ def test_references_give_every_cell_its_verdict_and_the_table_verdict_columns(ti
     from dau_cli.engine.audit import forget_set_for_audit
     from dau_cli.engine.checkpoint import load_checkpoint, restore
     from dau_cli.engine.compare import VERDICT_NUMBERS, markdown, verdict_numbers
-    from dau_cli.engine.verdict import VERDICTS, judge
+    from dau_cli.engine.audit_verdict import audit_verdict
+    from dau_cli.verdicts import VERDICTS
 
     folder, result, home, events = judged
     assert VERDICT_NUMBERS == ("output_z", "lira", "relearn_10", "relearn_20", "relearn_40", "probe")
@@ -146,7 +147,7 @@ def test_references_give_every_cell_its_verdict_and_the_table_verdict_columns(ti
     ckpt = load_checkpoint(tiny_ckpt)
     model, data = restore(ckpt)
     fs = forget_set_for_audit(ckpt, data, classes="3")
-    assert verdict_numbers(judge(ckpt, model, data, fs, references=3)) == {
+    assert verdict_numbers(audit_verdict(ckpt, model, data, fs, references=3)) == {
         k: by[("original", 0)][k] for k in ("verdict", *VERDICT_NUMBERS)}
 
     rows = {r["method"]: r for r in result["rows"]}
@@ -161,6 +162,8 @@ def test_references_give_every_cell_its_verdict_and_the_table_verdict_columns(ti
     # The bank was filled by the driver before any cell ran, on the comparison's own sink.
     phases = [e["phase"] for e in events if e["type"] == "phase" and "job" not in e]
     assert phases.index("references") < phases.index("reference tamper tests") < phases.index("compare")
+    # Cells run in this process pass their loops on to the comparison's sink, named by cell.
+    assert {e["job"] for e in events if e["type"] == "step" and "job" in e} >= {"ft seed 0", "retrain seed 1"}
 
 
 def test_a_cell_reads_the_bank_and_cells_without_references_keep_their_keys(tiny_ckpt, judged, tmp_path, monkeypatch):

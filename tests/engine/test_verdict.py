@@ -13,9 +13,9 @@ from dau_cli.engine.verdict import (
     loo_z,
     output_test,
     prediction_test,
-    roc_summary,
     tamper_test,
 )
+from dau_cli.engine.roc import roc_summary
 
 K, N = 16, 120
 
@@ -126,3 +126,31 @@ def fake_test(name: str, status: str) -> dict:
     if name == "relearn":
         t.update(curve=[80.0, 85.0], steps=[5, 10])
     return t
+
+
+def tampered(recovered: float, probe: float = 50.0) -> dict:
+    """A tamper-test result as bank.run_tamper_tests gives it: accuracy on D_f after 0/10/20/40 steps."""
+    return {"relearn": {"steps": [0, 10, 20, 40], "forget_acc": [0.0, recovered / 4, recovered / 2, recovered]},
+            "probe": {"forget_acc": probe}}
+
+
+def test_judge_decides_from_numbers_alone_without_torch_files_or_the_bank(monkeypatch):
+    """verdict.judge is pure: statistics in, verdict out. It imports no torch and no bank, and opens no file."""
+    import subprocess
+    import sys
+
+    from dau_cli.engine.verdict import References, Tampering, judge
+
+    code = "import sys, dau_cli.engine.verdict; assert not {'torch', 'dau_cli.engine.bank'} & set(sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+    monkeypatch.setattr("builtins.open", lambda *a, **k: pytest.fail("judge opened a file"))
+    _, models = world(5)
+    refs = References(models(K), models(K, shift=1.5))
+    theirs = [tampered(r, 50.0 + r) for r in (2.0, 0.0, 5.0, 1.0)]
+    forgotten = judge(models(1)[0], refs, Tampering(tampered(3.0, 52.0), theirs))
+    assert forgotten["verdict"] == "forgotten" and set(forgotten) == {"verdict", "reasons", "tests"}
+    assert list(forgotten["tests"]) == ["output", "lira", "relearn", "probe"]
+    assert judge(models(1, shift=1.5)[0], refs, Tampering(tampered(3.0), theirs))["verdict"] == "not forgotten"
+    superficial = judge(models(1)[0], refs, Tampering(tampered(90.0, 52.0), theirs))
+    assert superficial["verdict"] == "superficial" and superficial["reasons"][0].startswith("relearning: ABOVE")
+    assert superficial["tests"]["relearn"]["curve"] == [22.5, 45.0, 90.0] and superficial["tests"]["relearn"]["before"] == 0.0

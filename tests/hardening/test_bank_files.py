@@ -83,12 +83,12 @@ def test_a_bank_of_another_recipe_under_this_folder_is_never_read(micro):
 def test_too_few_references_never_give_forgotten(micro):
     """The untouched original with --references 2 (a bank holding more): every test uses the same
     2, each says it needs 3, and the verdict is `no reference`, never `forgotten`."""
-    from dau_cli.engine.verdict import judge
+    from dau_cli.engine.audit_verdict import audit_verdict
 
     model, data = restore(micro)
     bank, fs = bank_of(micro)
     bank.ensure(4)
-    result = judge(micro, model, data, fs, references=2)
+    result = audit_verdict(micro, model, data, fs, references=2)
     assert result["verdict"] == "no reference"
     assert all(t.get("status") == "undecided" for t in result["tests"].values()), result["tests"]
     assert result["references"]["out"] == 2 and result["references"]["tamper"] <= 2

@@ -1,0 +1,87 @@
+"""The audit's verdict against the reference bank (docs/audit.md, "The verdict").
+
+This is where the work happens: the bank of the checkpoint's data view and recipe is topped up
+(engine/bank.py trains what is missing), the references' statistics on the forget set are read,
+the audited model's are computed, and the tamper tests are run on it and on the references. Only
+then does the pure `verdict.judge` decide.
+
+    result = audit_verdict(ckpt, model, data, forget, references=16, workers=2, sink=run)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from dau_cli.engine.data import Data
+from dau_cli.engine.forget_sets import ForgetSet
+from dau_cli.engine.verdict import TAMPER_SETTINGS, References, Tampering, judge, summary_of
+from dau_cli.runs import EventSink
+
+NO_RECIPE = ("a recipe is needed to train reference models: this model was imported without --recipe, so dau does "
+             "not know how it was trained; import it again with --recipe NAME|FILE, then audit with --references 16")
+
+
+def no_reference(ckpt: dict, bank_root: Any) -> dict:
+    """The verdict when the bank holds no reference for this data view, recipe and forget set."""
+    train = next((e for e in ckpt.get("lineage", []) if e.get("op") == "train"), {})
+    seconds = float(train.get("wall_time_s") or 0) * 32
+    took = f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
+    cost = f" (32 trainings like the original's, about {took} on one worker)" if seconds else ""
+    how = (f"no reference models for this data view, recipe and forget set yet: rerun with --references 16 "
+           f"to train 16 models without the forget set and 16 with it{cost}; add --workers N to run N at once")
+    return {"verdict": "no reference", "reasons": [how], "tests": {}, "references": {"out": 0, "in": 0, "bank": str(bank_root)}}
+
+
+def audited_statistics(model: torch.nn.Module, data: Data, idx: torch.Tensor) -> torch.Tensor:
+    """The audited model's logit-scaled confidence on the samples `idx` (what the references hold)."""
+    from dau_cli.engine.stats import sample_stats
+    from dau_cli.engine.train import predict
+
+    labels = data.labels[idx.to(data.labels.device)]
+    return sample_stats(predict(model, data, idx), labels.to(data.images.device))["logit_scaled_confidence"]
+
+
+def audit_verdict(ckpt: dict, model: torch.nn.Module, data: Data, forget: ForgetSet, references: int = 0,
+                  workers: int = 1, sink: EventSink | None = None, device: str = "cpu", seed: int = 0,
+                  ray: str | None = None) -> dict[str, Any]:
+    """The verdict for `model` on `forget`, against the bank of the checkpoint's data view and recipe
+    (topped up to `references` OUT and IN references first, if given; 0 uses what it holds, all of
+    it). Emits a `verdict` event.
+
+    Returns {"verdict", "reasons", "tests": {"output", "lira", "relearn", "probe"}, "references"}.
+    """
+    from dau_cli.engine.bank import TAMPER_REFERENCES, bank_for, run_tamper_tests
+    from dau_cli.engine.checkpoint import needs_recipe, training_recipe, unpack_masks
+
+    sink = sink or EventSink()
+    if training_recipe(ckpt) is None:  # an import without --recipe: no reference can be trained like it
+        if references:
+            needs_recipe(ckpt, "--references")
+        return _given(sink, {"verdict": "no reference", "tests": {}, "references": {"out": 0, "in": 0},
+                             "reasons": [NO_RECIPE]})
+    bank = bank_for(ckpt, forget)
+    bank.sink = sink
+    bank.ensure(references, workers, sink, device, ray)  # a failed reference is a warning; the rest are kept
+    idx = forget.indices.cpu()
+    limit = references or None
+    out_seeds, out = bank.statistics("out", idx, limit=limit)
+    in_seeds, inn = bank.statistics("in", idx, limit=limit)
+    if len(out_seeds) == 0:
+        return _given(sink, no_reference(ckpt, bank.root))
+    audited = audited_statistics(model, data, idx)
+    mine = run_tamper_tests(model, data, idx, bank.spec["recipe"], TAMPER_SETTINGS,
+                            masks=unpack_masks(ckpt.get("masks", {})) or None)  # a pruned model relearns pruned
+    theirs = bank.tamper_results(TAMPER_SETTINGS, workers, sink, device, ray, limit=limit)  # the same K as above
+    result = judge(audited.double().cpu().numpy(), References(out.double().numpy(), inn.double().numpy()),
+                   Tampering(mine, theirs), seed)
+    result["references"] = {"out": len(out_seeds), "in": len(in_seeds), "tamper": len(theirs),
+                            "tamper_limit": TAMPER_REFERENCES, "bank": str(bank.root)}
+    return _given(sink, result)
+
+
+def _given(sink: EventSink, result: dict) -> dict:
+    """Emit the `verdict` event (the tests without their per-sample arrays) and return `result`."""
+    sink.emit("verdict", verdict=result["verdict"], reasons=result["reasons"], tests=summary_of(result["tests"]))
+    return result
