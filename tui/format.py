@@ -1,4 +1,6 @@
-"""How the dashboard words a run: its status, its duration, an audit's verdict, a clipped cell."""
+"""How the dashboard words a run: its status, its duration, its progress, an audit's verdict, a clipped cell.
+
+The verdicts' and tests' names and colours are dau_cli.verdicts', the same as the terminal's."""
 
 from __future__ import annotations
 
@@ -8,6 +10,9 @@ from typing import Any
 from rich.text import Text
 
 from dau_cli.runs import run_status
+from dau_cli.verdicts import TESTS, styled_verdict
+
+from .model import RunSnapshot, fmt_duration, fmt_time
 
 STATUS_STYLE = {
     "running": ("● running", "bold cyan"),
@@ -17,6 +22,7 @@ STATUS_STYLE = {
     "lost": ("? lost (process gone)", "dim"),
     "damaged": ("! damaged", "bold magenta"),
 }
+
 
 def clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
@@ -40,14 +46,6 @@ def duration_of(info: dict[str, Any], now: float | None = None) -> float | None:
     return None
 
 
-VERDICT_STYLE = {
-    "forgotten": "bold green",
-    "not forgotten": "bold red",
-    "superficial": "bold magenta",
-    "over-forgotten": "bold yellow",
-    "no reference": "bold",
-}
-TEST_TITLE = {"output": "output", "lira": "membership (LiRA)", "relearn": "relearning", "probe": "probe"}
 TEST_STATUS = {"above": ("above refs", "red"), "below": ("below refs", "yellow"), "pass": ("like refs", "green"),
                "undecided": ("undecided", "dim")}
 
@@ -64,13 +62,13 @@ def verdict_text(verdict: Any, width: int = 200) -> Text:
     and how many there are, and the AUC where the test has one (or why it could not decide)."""
     out = Text()
     out.append("verdict ", "bold")
-    out.append(verdict.verdict.upper(), VERDICT_STYLE.get(verdict.verdict, "bold"))
+    out.append_text(styled_verdict(verdict.verdict, upper=True))
     if verdict.reasons:
         out.append("  " + clip(verdict.reasons[0], max(width - len(verdict.verdict) - 10, 10)))
     for name, t in verdict.tests:
         label, style = TEST_STATUS.get(str(t.get("status")), (str(t.get("status", "?")), ""))
         line = Text("\n  ")
-        line.append(f"{clip(TEST_TITLE.get(name, name), 18):<18} ")
+        line.append(f"{clip(TESTS[name].short if name in TESTS else name, 18):<18} ")
         line.append(f"{label:<11}", style)
         if isinstance(t.get("why"), str) and t.get("status") == "undecided":
             line.append(" " + t["why"], "dim")
@@ -86,3 +84,62 @@ def verdict_text(verdict: Any, width: int = 200) -> Text:
         line.truncate(width + 3, overflow="ellipsis")
         out.append_text(line)
     return out
+
+
+def info_text(info: dict[str, Any], snap: RunSnapshot, loading: bool = False, missing: str | None = None) -> Text:
+    """The run screen's first line: command and method, status, start, duration, device, events."""
+    out = Text()
+    out.append(str(info.get("command") or "starting"), "bold")
+    method = (info.get("config") or {}).get("method") if isinstance(info.get("config"), dict) else None
+    if method:
+        out.append(f" · {method}", "bold")
+    out.append("  ")
+    if info:
+        out.append_text(status_text(info))
+    elif snap.status:
+        out.append(snap.status)
+    else:
+        out.append("…", "dim")
+    out.append(f"   started {fmt_time(info.get('started') or snap.first_t)}")
+    took = duration_of(info) if info else None
+    if took is not None:
+        out.append(f"   {'took' if info.get('ended') else 'elapsed'} {fmt_duration(took)}")
+    if info.get("device"):
+        out.append(f"   device {info['device']}")
+    out.append(f"   {snap.events} events", "dim")
+    if loading:
+        out.append("  (loading…)", "yellow")
+    if missing:
+        out.append(f"   {missing}", "bold yellow")
+    return out
+
+
+def phase_text(snap: RunSnapshot) -> str:
+    """Where the run is: its phase, epoch and step."""
+    bits = []
+    if snap.phase:
+        bits.append(snap.phase)
+    if snap.epoch is not None:
+        bits.append(f"epoch {snap.epoch}/{snap.epochs}" if snap.epochs else f"epoch {snap.epoch}")
+    if snap.total:
+        bits.append(f"step {snap.step}/{snap.total}")
+    elif snap.step:
+        bits.append(f"step {snap.step}")
+    return "  ".join(bits) or "no progress yet"
+
+
+def pace_text(snap: RunSnapshot, status: str | None) -> str:
+    """How fast it goes: ETA (or `phase done`), steps and images per second, an inner job's progress."""
+    tail = []
+    if snap.eta is not None and status == "running":
+        tail.append(f"ETA {fmt_duration(snap.eta)}")
+    elif snap.total and snap.step >= snap.total:
+        tail.append("phase done")
+    if snap.rate:
+        tail.append(f"{snap.rate:.1f} steps/s")
+    if "images_per_s" in snap.latest:
+        tail.append(f"{snap.latest['images_per_s']:.0f} img/s")
+    if snap.job and status == "running":
+        job = f"{snap.job}: {snap.job_phase or ''}"
+        tail.append(f"{job} {snap.job_step}/{snap.job_total}" if snap.job_total else job)
+    return "   ".join(tail)

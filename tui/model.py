@@ -1,24 +1,19 @@
 """What the dashboard knows about one run, built from its events alone (no Textual, no torch).
 
-`EventTailer` reads new lines of `events.jsonl` from a kept file offset; `RunModel` folds events
-into bounded series (at most `limit` points each, however long the run) and hands out immutable
-`RunSnapshot`s that the UI thread can draw without locks.
+`RunModel` folds events into bounded series (at most `limit` points each, however long the run)
+and hands out immutable `RunSnapshot`s that the UI thread can draw without locks; follow.py reads
+the events from a run's files and feeds them in.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from dau_cli.runs import parse_events
-
-#: Most points a series keeps; older points are merged into bucket means as a run grows.
-SERIES_LIMIT = 1000
+from .series import SERIES_LIMIT, Series, finite
 
 #: Step keys drawn as losses. DAU's game steps carry the first five, its guarded repair steps
 #: `guard` (the relearning guard's hinge); plain training carries `loss`.
@@ -26,136 +21,6 @@ ATTACKER_KEYS = ("attacker_loss",)
 DEFENDER_KEYS = ("defender_loss", "ce", "adv", "bt", "guard")
 PLAIN_KEYS = ("loss", "acc")
 STEP_KEYS = ATTACKER_KEYS + DEFENDER_KEYS + PLAIN_KEYS
-
-
-#: Values beyond this magnitude are drawn at it, so sums and means of a series never overflow.
-CLIP = 1e300
-
-
-def _number(value: Any) -> float | None:
-    """`value` as a finite float within ±CLIP, or None (strings, bools, NaN and infinities are skipped)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    try:
-        value = float(value)
-    except OverflowError:  # an integer too large for a float
-        return None
-    return max(-CLIP, min(CLIP, value)) if math.isfinite(value) else None
-
-
-class Series:
-    """A growing (x, y) series held in at most `limit` points.
-
-    Points are kept in buckets of `stride` raw points (their means). When `limit` buckets fill
-    up, neighbours are merged pairwise and the stride doubles, so memory and drawing cost stay
-    bounded while the shape of the curve is kept. The newest, unfinished bucket is included
-    in `points()` so the latest value is always visible.
-    """
-
-    __slots__ = ("limit", "stride", "count", "last", "_xs", "_ys", "_sx", "_sy", "_n")
-
-    def __init__(self, limit: int = SERIES_LIMIT) -> None:
-        if limit < 2:
-            raise ValueError("limit must be at least 2")
-        self.limit = limit - limit % 2  # even, so pairwise merging leaves no odd bucket
-        self.stride = 1
-        self.count = 0  # raw points added
-        self.last: float | None = None  # the latest raw y
-        self._xs: list[float] = []
-        self._ys: list[float] = []
-        self._sx = 0.0
-        self._sy = 0.0
-        self._n = 0
-
-    def add(self, x: float, y: float) -> None:
-        self.count += 1
-        self.last = y
-        self._sx += x
-        self._sy += y
-        self._n += 1
-        if self._n >= self.stride:
-            self._xs.append(self._sx / self._n)
-            self._ys.append(self._sy / self._n)
-            self._sx = self._sy = 0.0
-            self._n = 0
-            if len(self._xs) >= self.limit:
-                self._halve()
-
-    def _halve(self) -> None:
-        xs, ys = self._xs, self._ys
-        self._xs = [(a + b) / 2 for a, b in zip(xs[0::2], xs[1::2])]
-        self._ys = [(a + b) / 2 for a, b in zip(ys[0::2], ys[1::2])]
-        self.stride *= 2
-
-    def points(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
-        xs, ys = list(self._xs), list(self._ys)
-        if self._n:
-            xs.append(self._sx / self._n)
-            ys.append(self._sy / self._n)
-        return tuple(xs), tuple(ys)
-
-    def __len__(self) -> int:
-        return len(self._xs) + (1 if self._n else 0)
-
-
-# ----------------------------------------------------------------------------- tailing
-
-
-class EventTailer:
-    """Reads the events appended to a run's `events.jsonl` since the last call.
-
-    The file offset is kept, so each poll reads only new bytes; an unfinished last line is held
-    back until its newline arrives. If the file is replaced or truncated, reading starts over
-    and `reset` is set so the caller can rebuild what it derived from the old file.
-    """
-
-    def __init__(self, run_dir: Path, chunk_bytes: int = 4 << 20) -> None:
-        self.path = Path(run_dir) / "events.jsonl"
-        self.chunk_bytes = chunk_bytes
-        self.offset = 0
-        self.exists = False  # whether the file was there at the last poll
-        self.seen = False  # whether it was ever there
-        self.reset = False  # set when the file started over; the caller clears it
-        self.more = False  # set when the last poll stopped before the end of the file
-        self._tail = b""
-        self._ident: tuple[int, int] | None = None
-
-    def poll(self) -> list[dict[str, Any]]:
-        try:
-            st = os.stat(self.path)
-        except OSError:
-            self.exists = self.more = False
-            return []
-        ident = (st.st_dev, st.st_ino)
-        if self._ident is not None and (ident != self._ident or st.st_size < self.offset):
-            self.offset, self._tail, self.reset = 0, b"", True
-        self._ident = ident
-        self.exists = self.seen = True
-        if st.st_size == self.offset:
-            self.more = False
-            return []
-        try:
-            with open(self.path, "rb") as f:
-                f.seek(self.offset)
-                data = f.read(min(st.st_size - self.offset, self.chunk_bytes))
-        except OSError:
-            self.exists = self.more = False
-            return []
-        self.offset += len(data)
-        self.more = self.offset < st.st_size
-        buf = self._tail + data
-        cut = buf.rfind(b"\n")
-        if cut < 0:
-            self._tail = buf
-            return []
-        self._tail = buf[cut + 1 :]
-        events, _ = parse_events(buf[: cut + 1].decode("utf-8", "replace"))
-        return events
-
-    @property
-    def pending(self) -> int:
-        """Bytes of an unfinished last line held back."""
-        return len(self._tail)
 
 
 # ----------------------------------------------------------------------------- the model
@@ -168,10 +33,6 @@ class Roc:
     fpr: tuple[float, ...]
     tpr: tuple[float, ...]
     auc: float | None
-
-
-#: The verdicts `dau audit` gives (docs/audit.md, "The verdict"), in the order the screen explains them.
-VERDICTS = ("forgotten", "not forgotten", "superficial", "over-forgotten", "no reference")
 
 
 @dataclass(frozen=True)
@@ -274,7 +135,7 @@ class RunModel:
 
     def apply(self, ev: dict[str, Any]) -> None:
         self.events += 1
-        t = _number(ev.get("t"))
+        t = finite(ev.get("t"))
         if t is not None:
             self.first_t = t if self.first_t is None else self.first_t
             self.last_t = t
@@ -296,7 +157,7 @@ class RunModel:
         if ev.get("type") == "phase" or phase != self.job_phase:
             self.job_phase = str(phase) if phase is not None else None
             self.job_step = 0
-        step, total = _number(ev.get("step")), _number(ev.get("total"))
+        step, total = finite(ev.get("step")), finite(ev.get("total"))
         if step is not None:
             self.job_step = int(step)
         if total is not None:
@@ -315,13 +176,13 @@ class RunModel:
 
     def _on_phase(self, ev: dict[str, Any], t: float | None) -> None:
         self.phase = str(ev.get("phase") or "")
-        self.total = int(_number(ev.get("total")) or 0)
-        self.epochs = int(ev["epochs"]) if _number(ev.get("epochs")) is not None else None
+        self.total = int(finite(ev.get("total")) or 0)
+        self.epochs = int(ev["epochs"]) if finite(ev.get("epochs")) is not None else None
         self.step, self.epoch = 0, None
         self._rate_t0, self._rate_s0, self.rate = t, 0, None
 
     def _on_step(self, ev: dict[str, Any], t: float | None) -> None:
-        step = int(_number(ev.get("step")) or 0)
+        step = int(finite(ev.get("step")) or 0)
         phase = ev.get("phase", self.phase)
         if phase != self._step_phase or step <= self._step_prev:
             self._step_base = self._step_x
@@ -333,13 +194,13 @@ class RunModel:
         x = self._step_base + step
         self._step_x = x
         self.step = step
-        total = _number(ev.get("total"))
+        total = finite(ev.get("total"))
         if total:
             self.total = int(total)
-        if _number(ev.get("epoch")) is not None:
+        if finite(ev.get("epoch")) is not None:
             self.epoch = int(ev["epoch"])
         for key in STEP_KEYS:
-            y = _number(ev.get(key))
+            y = finite(ev.get(key))
             if y is not None:
                 series = self.steps.get(key)
                 if series is None:
@@ -347,7 +208,7 @@ class RunModel:
                 series.add(x, y)
                 self.latest[key] = y
         for key in ("images_per_s", "attacker_acc"):
-            y = _number(ev.get(key))
+            y = finite(ev.get(key))
             if y is not None:
                 self.latest[key] = y
         if "attacker_loss" in ev or "defender_loss" in ev:
@@ -360,7 +221,7 @@ class RunModel:
         self.steps_version += 1
 
     def _on_epoch(self, ev: dict[str, Any], t: float | None) -> None:
-        epoch = int(_number(ev.get("epoch")) or 0)
+        epoch = int(finite(ev.get("epoch")) or 0)
         phase = ev.get("phase", self.phase)
         if phase != self._epoch_phase or epoch <= self._epoch_prev:
             self._epoch_base = self._epoch_x
@@ -369,13 +230,13 @@ class RunModel:
         x = self._epoch_base + epoch
         self._epoch_x = x
         self.epoch = epoch
-        if _number(ev.get("epochs")) is not None:
+        if finite(ev.get("epochs")) is not None:
             self.epochs = int(ev["epochs"])
         for table, values in ((self.metrics, ev.get("metrics")), (self.auc, ev.get("auc"))):
             if not isinstance(values, dict):
                 continue
             for name, value in values.items():
-                y = _number(value)
+                y = finite(value)
                 if y is None:
                     continue
                 series = table.get(name)
@@ -388,10 +249,10 @@ class RunModel:
         fpr, tpr = ev.get("fpr"), ev.get("tpr")
         if not isinstance(fpr, list) or not isinstance(tpr, list):
             return
-        pts = [(float(a), float(b)) for a, b in zip(fpr, tpr) if _number(a) is not None and _number(b) is not None]
+        pts = [(float(a), float(b)) for a, b in zip(fpr, tpr) if finite(a) is not None and finite(b) is not None]
         attack, pair = str(ev.get("attack", "?")), str(ev.get("pair", ""))
         self.roc[(attack, pair)] = Roc(
-            attack, pair, tuple(p[0] for p in pts), tuple(p[1] for p in pts), _number(ev.get("auc"))
+            attack, pair, tuple(p[0] for p in pts), tuple(p[1] for p in pts), finite(ev.get("auc"))
         )
         self.roc_version += 1
 
@@ -409,7 +270,7 @@ class RunModel:
                 continue
             kept: dict[str, float | str] = {}
             for key, value in fields.items():
-                number = _number(value)
+                number = finite(value)
                 if number is not None:
                     kept[str(key)] = number
                 elif isinstance(value, str):
@@ -497,7 +358,7 @@ def fmt_time(t: float | None) -> str:
 
 
 def fmt_number(value: Any) -> str:
-    v = _number(value)
+    v = finite(value)
     if v is None:
         return str(value)
     if v == int(v) and abs(v) < 1e6:

@@ -13,7 +13,8 @@ import pytest
 from tui_helpers import FIXTURES, FORGET_ID, append, step_event
 from dau_cli.runs import read_events
 from tui.gpu import NvmlReader, cuda_order, describe
-from tui.model import EventTailer, RunModel, Series, fmt_duration
+from tui.follow import EventTailer, RunFollower
+from tui.model import RunModel, Series, fmt_duration
 from tui.widgets import decimate, nice_ticks
 
 
@@ -64,6 +65,49 @@ def test_tailer_starts_over_when_the_file_is_replaced_and_copes_when_it_goes(tmp
     assert [e["step"] for e in tailer.poll()] == [1] and tailer.reset
     events.unlink()
     assert tailer.poll() == [] and not tailer.exists and tailer.seen
+
+
+def test_the_follower_tells_a_missing_directory_once_each_change_and_an_exited_job(tmp_path: Path):
+    """The run screen's polling without Textual: what each poll of a run's files has to tell."""
+    from tui_helpers import make_running_run
+
+    class Exited:
+        returncode = 3
+
+        def poll(self) -> int:
+            return 3
+
+        def log_tail(self) -> str:
+            return "boom"
+
+    run_dir = tmp_path / "20250103-120000-forget-live01"
+    follower = RunFollower(run_dir, job=Exited(), interval=0.5)
+    first = follower.poll(now=0.0)
+    assert first.missing is False and first.exited == (3, "boom")  # not there yet; the job has exited
+    assert follower.poll(now=1.0).missing is None and follower.poll(now=1.0).exited is None  # told once
+    make_running_run(tmp_path)
+    news = follower.poll(now=2.0)
+    snapshot, info, loading = news.updated
+    assert news.missing is None and snapshot.phase == "dau" and info["status"] == "running" and not loading
+    assert follower.poll(now=3.0).updated is None  # nothing changed
+    append(run_dir / "events.jsonl", json.dumps(step_event(7)) + "\n")
+    assert follower.poll(now=4.0).updated[0].step == 7
+    follower.restart()
+    assert follower.poll(now=5.0).updated[0].events == 3  # read again from the start
+    (run_dir / "events.jsonl").unlink()
+    (run_dir / "run.json").unlink()
+    run_dir.rmdir()
+    assert follower.poll(now=6.0).missing is True  # it was there: it vanished
+
+
+def test_the_follower_hands_out_a_snapshot_at_most_every_interval_while_catching_up(tmp_path: Path):
+    line = json.dumps(step_event(1)) + "\n"
+    (tmp_path / "events.jsonl").write_text(line * 2000)
+    follower = RunFollower(tmp_path, interval=10.0)
+    follower.tailer.chunk_bytes = len(line) * 300
+    updates = [follower.poll(now=100.0 + i).updated for i in range(7)]
+    assert updates[0] is not None and updates[0][2] is True  # the first at once, saying it is still loading
+    assert all(u is None for u in updates[1:6]) and updates[6] is not None and not updates[6][2]
 
 
 def test_tailer_reads_a_long_log_in_chunks(tmp_path: Path):
@@ -282,3 +326,20 @@ def test_an_inner_jobs_loop_is_followed_apart_from_the_runs_own():
     assert (snap.phase, snap.step, snap.total) == ("compare", 3, 8)  # the run's own progress is untouched
     assert (snap.job, snap.job_phase, snap.job_step, snap.job_total) == ("dau seed 1", "dau", 40, 100)
     assert "attacker_loss" not in snap.steps  # an inner job's losses are not drawn as the run's
+
+
+def test_the_dashboard_and_the_terminal_colour_each_verdict_alike():
+    """One colour per verdict (dau_cli.verdicts), in `dau audit`'s line and the dashboard's panel."""
+    from rich.text import Text
+
+    from dau_cli.verdicts import VERDICT_STYLE, VERDICTS, verdict_markup
+    from tui.format import verdict_text
+    from tui.model import Verdict
+
+    assert set(VERDICT_STYLE) == set(VERDICTS) and len(set(VERDICT_STYLE.values())) == len(VERDICTS)
+    for v in VERDICTS:
+        panel = verdict_text(Verdict(v))
+        shown = [str(s.style) for s in panel.spans if panel.plain[s.start:s.end] == v.upper()]
+        terminal = Text.from_markup(verdict_markup(v))
+        assert shown == [VERDICT_STYLE[v]] and terminal.plain == v
+        assert [str(s.style) for s in terminal.spans] == [VERDICT_STYLE[v]]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
@@ -18,13 +17,12 @@ from textual.screen import Screen
 from textual.widgets import Footer, ProgressBar, Static
 from textual.worker import get_current_worker
 
-from dau_cli.runs import read_run
-
-from ..format import duration_of, status_text, verdict_text
+from ..follow import RunFollower
+from ..format import info_text, pace_text, phase_text, verdict_text
 from ..gpu import GpuReader
 from ..job import Job
 from ..messages import GpuSampled, JobExited, RunMissing, RunUpdated
-from ..model import ATTACKER_KEYS, DEFENDER_KEYS, EventTailer, RunModel, RunSnapshot, fmt_duration, fmt_metrics, fmt_number, fmt_time
+from ..model import ATTACKER_KEYS, DEFENDER_KEYS, RunSnapshot, fmt_metrics, fmt_number
 from ..widgets import AucChart, Chart, GpuStrip, RocChart, TitleBar
 
 #: How often the GPU is read, in seconds.
@@ -159,55 +157,24 @@ class RunScreen(Screen):
 
     @work(thread=True, exclusive=True, group="follow")
     def follow_run(self) -> None:
-        """Tail the run's files; post a snapshot when something changed, at most every interval."""
+        """Follow the run's files (follow.RunFollower) and post what changed, at most every interval."""
         worker = get_current_worker()
-        interval = self.poll_interval
-        job = self.job
-        tailer, model = EventTailer(self.run_dir), RunModel()
-        info: dict[str, Any] | None = None
-        info_key = None
-        seen = False
-        missing_posted: bool | None = None
-        job_posted = False
-        dirty = True
-        last_post = 0.0
+        follower = RunFollower(self.run_dir, job=self.job, interval=self.poll_interval)
         while not worker.is_cancelled and not self._stop.is_set():
             if self._reset.is_set():
                 self._reset.clear()
-                tailer, model, info_key, dirty = EventTailer(self.run_dir), RunModel(), None, True
-            try:
-                st = os.stat(self.run_dir / "run.json")
-                key = (st.st_ino, st.st_mtime_ns, st.st_size)
-                if key != info_key:
-                    info_key = key
-                    info = read_run(self.run_dir) or info
-                    dirty = True
-            except OSError:
-                pass
-            events = tailer.poll()
+                follower.restart()
+            news = follower.poll()
             self.polls += 1
-            if tailer.reset:
-                tailer.reset = False
-                model = RunModel()
-                dirty = True
-            if events:
-                model.apply_all(events)
-                dirty = True
-            if self.run_dir.is_dir():
-                seen = True
-                missing_posted = None
-            elif missing_posted is None:
-                missing_posted = seen
-                self.post_message(RunMissing(self.run_dir, vanished=seen))
-            if job is not None and not job_posted and job.poll() is not None:
-                job_posted = True
-                self.post_message(JobExited(job.returncode, job.log_tail()))
-            now = time.monotonic()
-            if dirty and (not tailer.more or now - last_post >= interval):
-                self.post_message(RunUpdated(model.snapshot(), dict(info) if info else None, loading=tailer.more))
-                dirty, last_post = False, now
-            if not tailer.more:  # caught up: wait for more, unless asked to wake
-                self._wake.wait(interval)
+            if news.missing is not None:
+                self.post_message(RunMissing(self.run_dir, vanished=news.missing))
+            if news.exited is not None:
+                self.post_message(JobExited(*news.exited))
+            if news.updated is not None:
+                snapshot, info, loading = news.updated
+                self.post_message(RunUpdated(snapshot, info, loading=loading))
+            if not follower.more:  # caught up: wait for more, unless asked to wake
+                self._wake.wait(self.poll_interval)
                 self._wake.clear()
 
     @work(thread=True, exclusive=True, group="gpu")
@@ -298,44 +265,12 @@ class RunScreen(Screen):
             self._charts_timer = self.set_timer(wait, self._draw_charts_soon)
 
     def _draw_info(self) -> None:
-        info, snap = self.info or {}, self.snapshot
-        out = Text()
-        out.append(str(info.get("command") or "starting"), "bold")
-        method = (info.get("config") or {}).get("method") if isinstance(info.get("config"), dict) else None
-        if method:
-            out.append(f" · {method}", "bold")
-        out.append("  ")
-        if info:
-            out.append_text(status_text(info))
-        elif snap.status:
-            out.append(snap.status)
-        else:
-            out.append("…", "dim")
-        out.append(f"   started {fmt_time(info.get('started') or snap.first_t)}")
-        took = duration_of(info) if info else None
-        if took is not None:
-            out.append(f"   {'took' if info.get('ended') else 'elapsed'} {fmt_duration(took)}")
-        if info.get("device"):
-            out.append(f"   device {info['device']}")
-        out.append(f"   {snap.events} events", "dim")
-        if self.loading:
-            out.append("  (loading…)", "yellow")
-        if self.missing:
-            out.append(f"   {self.missing}", "bold yellow")
+        out = info_text(self.info or {}, self.snapshot, loading=self.loading, missing=self.missing)
         self.query_one("#info", Static).update(out, layout=False)
 
     def _draw_progress(self) -> None:
         snap = self.snapshot
-        bits = []
-        if snap.phase:
-            bits.append(snap.phase)
-        if snap.epoch is not None:
-            bits.append(f"epoch {snap.epoch}/{snap.epochs}" if snap.epochs else f"epoch {snap.epoch}")
-        if snap.total:
-            bits.append(f"step {snap.step}/{snap.total}")
-        elif snap.step:
-            bits.append(f"step {snap.step}")
-        phase = "  ".join(bits) or "no progress yet"
+        phase = phase_text(snap)
         # only a change of width needs a new layout; most updates just repaint one line
         self.query_one("#phase", Static).update(phase, layout=len(phase) != self._phase_width)
         self._phase_width = len(phase)
@@ -344,20 +279,8 @@ class RunScreen(Screen):
             bar.update(total=snap.total, progress=min(snap.step, snap.total))
         # an indeterminate bar animates all the time (CPU for nothing): no total, no bar
         bar.display = bool(snap.total)
-        tail = []
         status = (self.info or {}).get("status") or snap.status
-        if snap.eta is not None and status == "running":
-            tail.append(f"ETA {fmt_duration(snap.eta)}")
-        elif snap.total and snap.step >= snap.total:
-            tail.append("phase done")
-        if snap.rate:
-            tail.append(f"{snap.rate:.1f} steps/s")
-        if "images_per_s" in snap.latest:
-            tail.append(f"{snap.latest['images_per_s']:.0f} img/s")
-        if snap.job and status == "running":
-            job = f"{snap.job}: {snap.job_phase or ''}"
-            tail.append(f"{job} {snap.job_step}/{snap.job_total}" if snap.job_total else job)
-        self.query_one("#eta", Static).update("   ".join(tail), layout=False)
+        self.query_one("#eta", Static).update(pace_text(snap, status), layout=False)
 
     def _draw_charts(self) -> None:
         snap = self.snapshot
