@@ -251,23 +251,36 @@ def recipes_cp(
 @handle_errors
 def recipes_show(
     name: str = typer.Argument(..., help="A name from `dau recipes ls`."),
+    section: Optional[str] = typer.Option(None, "--section", "-s", help="Only this section's keys, e.g. dau or "
+                                          "train (the recipe's text is left out)."),
     json_out: bool = typer.Option(False, "--json", help="Print the preset's values and every key as JSON."),
 ) -> None:
-    """Print a preset and every key it can set.  Example:  dau recipes show digits-cnn"""
-    from dau_cli.config import SECTIONS, describe_section, list_recipes, read_recipe
+    """Print a preset and every key it can set.
+
+    \b
+    Examples:
+      dau recipes show digits-cnn
+      dau recipes show forget-class --section dau     # only the dau.* keys
+    """
+    from dau_cli.config import SECTIONS, describe_section, did_you_mean, list_recipes, read_recipe
 
     values = read_recipe(name)
     path = list_recipes().get(name, Path(name))
+    if section is not None and section not in SECTIONS:
+        raise DauError(f"--section {section}: no such section{did_you_mean(section, SECTIONS)}; "
+                       f"sections: {', '.join(SECTIONS)}")
+    sections = [section] if section else list(SECTIONS)
     if json_out:
-        keys = [{"key": key, "value": values.get(section, {}).get(key.split(".", 1)[1], default), "default": default,
-                 "meaning": help_text} for section in SECTIONS for key, default, help_text in describe_section(section)]
+        keys = [{"key": key, "value": values.get(s, {}).get(key.split(".", 1)[1], default), "default": default,
+                 "meaning": help_text} for s in sections for key, default, help_text in describe_section(s)]
         print_json({"name": name, "path": str(path), "recipe": values, "keys": keys})
         return
-    out.print(path.read_text(), highlight=False, markup=False)
-    t = Table(title="every key (recipe value, else default)")
+    if section is None:
+        out.print(path.read_text(), highlight=False, markup=False)
+    t = Table(title=escape(f"{'every key' if section is None else f'[{section}] keys'} (recipe value, else default)"))
     for col in ("key", "value", "meaning"):
         t.add_column(col)
-    for section in SECTIONS:
+    for section in sections:
         for key, default, help_text in describe_section(section):
             v = values.get(section, {}).get(key.split(".", 1)[1], default)
             t.add_row(key, repr(v), help_text)

@@ -87,3 +87,11 @@ def test_info_shows_the_settings_behind_a_forget_name(dau, tiny_ckpt, tmp_path, 
     assert dau("forget", tiny_ckpt, "-c", "3", "-m", "ft", "--set", "ft.epochs=1", "-o", out).exit_code == 0
     shown = dau("info", out).stdout
     assert "with ft (seed 0); ft.epochs=1" in shown and "ft.lr" not in shown
+
+
+def test_recipes_show_one_section(dau, user_error):
+    shown = dau("recipes", "show", "forget-class", "--section", "ga").stdout
+    assert "ga.lr" in shown and "dau." not in shown and "[ga] keys" in shown
+    keys = json.loads(dau("recipes", "show", "forget-class", "-s", "ga", "--json").stdout)["keys"]
+    assert {k["key"].split(".")[0] for k in keys} == {"ga"}
+    assert "did you mean 'dau'" in user_error(dau("recipes", "show", "forget-class", "--section", "dua"))
