@@ -15,6 +15,11 @@ Every cell is a JSON file in OUT/cells, so an interrupted run resumes; `--only` 
 
     python benchmarks/audit_verdicts.py --out docs/results/audit-verdicts            # everything
     python benchmarks/audit_verdicts.py --out /tmp/v --modes class --originals 0 --fresh 3 --methods dau
+    python benchmarks/audit_verdicts.py --recipe fashion-lenet --classes 0 --references 8 --originals 0,1,2 \
+        --fresh 5 --methods "" --out docs/results/fashion-audit        # Fashion-MNIST (issue 24)
+
+`--recipe` and `--classes` choose the data set, model and forgotten class (default: the digits,
+class 3); the random forget set is 10 % of D_train drawn with seed 0.
 """
 
 from __future__ import annotations
@@ -28,8 +33,17 @@ import time
 from pathlib import Path
 
 METHODS = ("dau", "retrain", "ft", "ga", "rl", "l1", "salun", "scrub")
-FORGET = {"class": {"classes": "3"}, "random": {"random": 0.1, "seed": 0}}
+FORGET = {"class": {"classes": "3"}, "random": {"random": 0.1, "seed": 0}}  # --classes changes the class
 FLAGS = {"class": ["--classes", "3"], "random": ["--random", "0.1", "--seed", "0"]}
+RECIPE = "digits-cnn"  # --recipe changes it
+
+
+def configure(recipe: str, classes: str) -> None:
+    """The recipe and class every step (and every worker process, forked after this) uses."""
+    global RECIPE
+    RECIPE = recipe
+    FORGET["class"]["classes"] = classes
+    FLAGS["class"][1] = classes
 FRESH_SEED_BASE = 100  # fresh retrains: seeds 100-109, outside the bank's 10000+ and 20000+
 
 
@@ -46,7 +60,10 @@ def main() -> None:
     p.add_argument("--methods", default=",".join(METHODS))
     p.add_argument("--references", type=int, default=16)
     p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--recipe", default="digits-cnn", help="the originals' recipe (digits-cnn, fashion-lenet, ...)")
+    p.add_argument("--classes", default="3", help="the class (or classes) class forgetting forgets")
     args = p.parse_args()
+    configure(args.recipe, args.classes)
     work = (args.work or args.out / "work").resolve()
     os.environ.setdefault("DAU_HOME", str(work / "home"))
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -128,7 +145,7 @@ def unlearned(work: Path, row: tuple) -> float:
     model, data = restore(ckpt, "cpu")
     fs = forget_set_for_audit(ckpt, data, **FORGET[mode])
     method = "retrain" if kind == "fresh retrain" else kind
-    new, _ = forget_checkpoint(ckpt, model, data, fs, method, resolve("digits-cnn", {"train.device": "cpu"}),
+    new, _ = forget_checkpoint(ckpt, model, data, fs, method, resolve(RECIPE, {"train.device": "cpu"}),
                                EventSink(), seed)
     save_checkpoint(new, model_path(work, row))
     return time.perf_counter() - t0
@@ -145,7 +162,7 @@ def write_json(path: Path, obj) -> None:
 
 
 def original(work: Path, seed: int) -> Path:
-    """The original digits model of `dau train` defaults with this seed (trained once)."""
+    """The original model of the recipe with this seed (trained once)."""
     from dau_cli.config import resolve
     from dau_cli.engine.checkpoint import save_checkpoint
     from dau_cli.engine import operations
@@ -153,7 +170,7 @@ def original(work: Path, seed: int) -> Path:
 
     path = work / "models" / f"original-{seed}.pt"
     if not path.exists():
-        ckpt = operations.train(resolve("digits-cnn", {"train.seed": seed, "train.device": "cpu"}), EventSink()).checkpoint
+        ckpt = operations.train(resolve(RECIPE, {"train.seed": seed, "train.device": "cpu"}), EventSink()).checkpoint
         save_checkpoint(ckpt, path)
     return path
 
@@ -248,7 +265,7 @@ def markdown(cells: list[dict], cost: dict, k: int) -> str:
         first = (f"first `dau audit --references {k} --workers {cost['workers']}` {cost['first_audit_s']:.0f} s; "
                  if "first_audit_s" in cost else "")
         rt = cost["reference_train_s"]
-        lines += [f"Bank cost: {first}training the {rt['count']} class-3 references took {rt['sum']:.0f} s of "
+        lines += [f"Bank cost: {first}training the {rt['count']} class-{FORGET['class']['classes']} references took {rt['sum']:.0f} s of "
                   f"training time in all ({rt['mean']:.1f} s each); re-audit with the bank in place "
                   f"{min(cost['re_audit_s']):.1f}-{max(cost['re_audit_s']):.1f} s (fresh processes).", ""]
     by = defaultdict(list)
