@@ -20,9 +20,9 @@ import statistics
 from pathlib import Path
 
 from dau_cli.config import resolve
-from dau_cli.engine.audit import audit
+from dau_cli.engine.audit import AVG_GAP_METRICS, audit, avg_gap
 from dau_cli.engine.checkpoint import load_checkpoint, restore, restore_model, unpack_masks
-from dau_cli.engine.compare import GAP_KEYS, parse_seeds
+from dau_cli.engine.compare import parse_seeds
 from dau_cli.engine.forget import original_train_config, unlearn
 from dau_cli.engine.forget_sets import retain_indices, select_forget_set
 from dau_cli.engine.train import pick_device
@@ -81,15 +81,16 @@ def main() -> None:
                 cost = unlearn(ckpt, model, data, fs, method, resolve(sets=sets), EventSink(), seed)
             report = audit(model, data, fs, attacks=False)
             row = {"variant": name, "method": method, "sets": sets, "seed": seed, "forget": spec,
-                   **{k: report[k] for k in GAP_KEYS}, "wall_time_s": cost["wall_time_s"],
+                   **{k: report[k] for k in AVG_GAP_METRICS}, "wall_time_s": cost["wall_time_s"],
                    "image_passes": cost["image_passes"], "pretrain_s": cost.get("pretrain_s", 0.0),
                    "device": str(device)}
             if args.references:
+                from dau_cli.engine.audit_verdict import audit_verdict
                 from dau_cli.engine.compare import verdict_numbers
-                from dau_cli.engine.verdict import judge
 
                 # the same fields as a `dau compare --references K` cell
-                row |= verdict_numbers(judge(ckpt, model, data, fs, references=args.references, device=str(device)))
+                row |= verdict_numbers(audit_verdict(ckpt, model, data, fs, references=args.references,
+                                                     device=str(device)))
             elif relearn is not None and args.classes:
                 # --relearn-batch 32 (10 forget + 22 retain images a step) is the mix the first tables of
                 # docs/results.md were measured with; 0 = relearn's default, the recipe's batch + 10
@@ -98,7 +99,7 @@ def main() -> None:
                 row |= {f"relearn_{s}": a for s, a in zip(rl["steps"], rl["forget_acc"])}
             if name == "retrain":
                 ref = row
-            row["avg_gap"] = sum(abs(row[k] - ref[k]) for k in GAP_KEYS) / len(GAP_KEYS)
+            row["avg_gap"] = avg_gap(row, ref)
             rows.append(row)
             with open(args.out, "a") as f:
                 f.write(json.dumps(row) + "\n")

@@ -34,7 +34,6 @@ from dau_cli.runs import EventSink, Run
 from dau_cli.verdicts import TESTS, VERDICTS
 
 METRICS = ("ua", "ra", "ta", "mia_efficacy", "avg_gap", "wall_time_s", "image_passes")
-GAP_KEYS = AVG_GAP_METRICS  # a cell's numbers behind its Avg. Gap (the name benchmarks/dau_variants.py imports)
 
 
 def file_digest(path: Path) -> str:
@@ -45,7 +44,7 @@ def file_digest(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
-CELL_NUMBERS = (*GAP_KEYS, "val_acc", "wall_time_s", "image_passes")
+CELL_NUMBERS = (*AVG_GAP_METRICS, "val_acc", "wall_time_s", "image_passes")
 
 
 def _relearn_steps() -> list[int]:
@@ -154,7 +153,7 @@ def run_cell(checkpoint: str, key: dict, config: dict, device: str, data_root: s
         if method != "original":
             cost = unlearn(ckpt, model, data, fs, method, resolve(base=config), run, seed)
         report = audit(model, data, fs, sink=run)
-        cell = {**key, **{k: report[k] for k in GAP_KEYS}, "val_acc": report["val_acc"],
+        cell = {**key, **{k: report[k] for k in AVG_GAP_METRICS}, "val_acc": report["val_acc"],
                 "wall_time_s": cost["wall_time_s"], "image_passes": cost["image_passes"],
                 "forget_size": len(fs.indices),
                 "forget_digest": indices_digest(fs.indices)}
@@ -167,7 +166,7 @@ def run_cell(checkpoint: str, key: dict, config: dict, device: str, data_root: s
     except BaseException as e:
         run.finish("interrupted" if isinstance(e, KeyboardInterrupt) else "failed", error=f"{type(e).__name__}: {e}")
         raise
-    run.update(summary={k: cell[k] for k in ("verdict", *GAP_KEYS, "wall_time_s", "image_passes") if k in cell})
+    run.update(summary={k: cell[k] for k in ("verdict", *AVG_GAP_METRICS, "wall_time_s", "image_passes") if k in cell})
     run.finish("completed")
     return cell
 
