@@ -68,7 +68,7 @@ def synthetic_images(n: int, size: int, seed: int = 0) -> tuple[np.ndarray, np.n
 
 def digits_images(n: int) -> tuple[np.ndarray, np.ndarray]:
     """scikit-learn's 8x8 digits as dau loads them, repeated to n images."""
-    from dau_cli.engine.data import load_digits
+    from dau_cli.engine.datasets import load_digits
 
     images, labels, _, _ = load_digits(None, False)
     reps = -(-n // len(labels))

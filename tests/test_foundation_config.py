@@ -11,7 +11,7 @@ from dau_cli.errors import DauError
 
 @pytest.mark.parametrize("name", sorted(list_recipes()))
 def test_every_recipe_loads(name):
-    from dau_cli.engine.data import DATASETS, parse_dataset
+    from dau_cli.engine.datasets import DATASETS, parse_dataset
     from dau_cli.engine.models import MODELS
 
     raw = read_recipe(name)

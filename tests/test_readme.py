@@ -42,7 +42,7 @@ NOT_RUN = {
 
 def not_run() -> dict[str, str]:
     """NOT_RUN, and the Fashion-MNIST block where Debian's package is missing (CI installs it)."""
-    from dau_cli.engine.data import DEBIAN_FASHION
+    from dau_cli.engine.datasets import DEBIAN_FASHION
 
     if DEBIAN_FASHION.is_dir():
         return NOT_RUN

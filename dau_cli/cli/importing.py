@@ -21,6 +21,25 @@ def _numbers(text: str | None, flag: str) -> list[float] | None:
                        f"got '{text}'") from None
 
 
+def _check_flags(weights: Path, train_indices: Path | None, arch: str | None, torchvision_name: str | None,
+                 recipe: str | None, dataset: str | None, width: int | None) -> None:
+    """What the flags must say on their own, before anything is loaded."""
+    from dau_cli.files import check_input
+
+    check_input(weights, "give the file the model's weights were saved to")
+    if train_indices is not None:
+        check_input(train_indices, "list the positions the model was trained on, one per line")
+    if arch is not None and torchvision_name is not None:
+        raise DauError("give --arch (a dau architecture) or --torchvision NAME, not both")
+    if recipe is None and dataset is None:
+        raise DauError("say which data set the model was trained on with --dataset NAME (or --recipe)")
+    if recipe is None and arch is None and torchvision_name is None:
+        raise DauError("say which architecture the weights are for with --arch NAME or --torchvision NAME "
+                       "(or --recipe)")
+    if width is not None and (torchvision_name is not None or (arch or "cnn") != "cnn"):
+        raise DauError("--width applies to --arch cnn only")
+
+
 @handle_errors
 def import_(
     weights: Path = typer.Argument(..., help="A state dict saved with torch.save, or a .safetensors file."),
@@ -63,21 +82,10 @@ def import_(
       dau import net.pt --arch cnn --width 64 --dataset digits --train-indices trained-on.txt
     """
     from dau_cli.config import as_dict, resolve
-    from dau_cli.files import check_input, check_output
+    from dau_cli.files import check_output
     from dau_cli.runs import check_home
 
-    check_input(weights, "give the file the model's weights were saved to")
-    if train_indices is not None:
-        check_input(train_indices, "list the positions the model was trained on, one per line")
-    if arch is not None and torchvision_name is not None:
-        raise DauError("give --arch (a dau architecture) or --torchvision NAME, not both")
-    if recipe is None and dataset is None:
-        raise DauError("say which data set the model was trained on with --dataset NAME (or --recipe)")
-    if recipe is None and arch is None and torchvision_name is None:
-        raise DauError("say which architecture the weights are for with --arch NAME or --torchvision NAME "
-                       "(or --recipe)")
-    if width is not None and (torchvision_name is not None or (arch or "cnn") != "cnn"):
-        raise DauError("--width applies to --arch cnn only")
+    _check_flags(weights, train_indices, arch, torchvision_name, recipe, dataset, width)
     mean_values, std_values = _numbers(mean, "--mean"), _numbers(std, "--std")
     flags = {"data.dataset": dataset, "model.arch": arch, "model.width": width,
              "data.data_root": str(data_root) if data_root else None, "data.download": download or None}

@@ -46,12 +46,24 @@ def info(
         raise DauError("--classes and --random choose a forget set to write with --indices FILE; add it")
     if indices is not None:
         check_output(indices, [checkpoint], force)
-    from dau_cli.engine.checkpoint import load_checkpoint, sparsity
+    from dau_cli.engine.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(checkpoint)
     if indices is not None:
         _write_indices(ckpt, checkpoint, indices, classes, random, seed, force)
         return
+    report = _report(ckpt, checkpoint)
+    if json_out:
+        print_json(report)
+        return
+    _print_summary(ckpt, report, checkpoint)
+    _print_lineage(report["lineage"])
+
+
+def _report(ckpt: dict, checkpoint: Path) -> dict:
+    """What `dau info --json` prints."""
+    from dau_cli.engine.checkpoint import sparsity
+
     overall, per_layer = sparsity(ckpt["state_dict"])
     lineage = [{k: v for k, v in e.items() if k not in ("config", "forget_indices")}
                | ({"forget_size": len(e["forget_indices"])} if "forget_indices" in e else {}) | {"what": _did(e)}
@@ -74,9 +86,10 @@ def info(
         "metrics": ckpt.get("metrics", {}),
         "lineage": lineage,
     }
-    if json_out:
-        print_json(report)
-        return
+    return report
+
+
+def _print_summary(ckpt: dict, report: dict, checkpoint: Path) -> None:
     t = Table(title=escape(str(checkpoint)), show_header=False)
     t.add_row("architecture", escape(f"{report['arch']} {report['arch_args'] or ''}"))
     t.add_row("parameters", f"{report['parameters']:,}")
@@ -91,15 +104,19 @@ def info(
         t.add_row("imported", escape(f"{imported.get('file')} ({imported.get('sha256')})"))
         t.add_row("not checked", escape("; ".join(imported.get("unchecked", []))))
     t.add_row("splits", ", ".join(f"{k} {v}" for k, v in report["splits"].items()))
-    t.add_row("sparsity", f"{100 * overall:.1f} % of prunable weights are zero")
+    t.add_row("sparsity", f"{100 * report['sparsity']:.1f} % of prunable weights are zero")
     t.add_row("metrics", escape(", ".join(f"{k} {pct(v) if isinstance(v, float) else v}"
                                           for k, v in report["metrics"].items())))
-    forgets = [e for e in lineage if e["op"] == "forget"]
+    forgets = [e for e in report["lineage"] if e["op"] == "forget"]
     shown_forgets = "; ".join(e["what"] for e in forgets[-SHOWN:])
     if len(forgets) > SHOWN:
         shown_forgets = f"{len(forgets)} forget operations; the last {SHOWN}: {shown_forgets}"
     t.add_row("forgotten", escape(shown_forgets) if forgets else "nothing (no forget in its lineage)")
     out.print(t)
+
+
+def _print_lineage(lineage: list[dict]) -> None:
+    """The newest SHOWN operations, one a row, fitted to the terminal."""
     from dau_cli.cli.tables import Col, fit, left_out
 
     cols = [Col("#"), Col("operation"), Col("what", wrap=True), Col("when", keep=3), Col("took s", justify="right",
@@ -262,7 +279,8 @@ def recipes_show(
       dau recipes show digits-cnn
       dau recipes show forget-class --section dau     # only the dau.* keys
     """
-    from dau_cli.config import SECTIONS, describe_section, did_you_mean, list_recipes, read_recipe
+    from dau_cli.config import SECTIONS, describe_section, list_recipes, read_recipe
+    from dau_cli.settings import did_you_mean
 
     values = read_recipe(name)
     path = list_recipes().get(name, Path(name))

@@ -44,7 +44,7 @@ def resolve_run(run: str, root: Path) -> Path:
     if len(matches) > 1:
         names = ", ".join(m.name for m in matches[:5])
         raise DauError(f"'{run}' matches {len(matches)} runs ({names}); give more of the id")
-    from dau_cli.config import did_you_mean
+    from dau_cli.settings import did_you_mean
 
     ids = [d.name for d in root.iterdir() if d.is_dir()] if root.is_dir() else []
     raise DauError(f"no run '{run}' in {root}{did_you_mean(run, ids)}; `dau runs ls` lists the runs there")

@@ -52,7 +52,8 @@ def audit_verdict(ckpt: dict, model: torch.nn.Module, data: Data, forget: Forget
 
     Returns {"verdict", "reasons", "tests": {"output", "lira", "relearn", "probe"}, "references"}.
     """
-    from dau_cli.engine.bank import TAMPER_REFERENCES, bank_for, run_tamper_tests
+    from dau_cli.engine.bank import TAMPER_REFERENCES, bank_for
+    from dau_cli.engine.references import run_tamper_tests
     from dau_cli.engine.checkpoint import needs_recipe, training_recipe, unpack_masks
 
     sink = sink or EventSink()

@@ -123,8 +123,8 @@ def schema_problem(ckpt: dict[str, Any]) -> str | None:
     later step meets a wrong type, a weight that does not fit the architecture, a mask for a
     parameter that does not exist, or split indices that are negative, out of range or overlap."""
     from dau_cli.config import DATASET_SIZES
-    from dau_cli.engine.data import DATASETS
-    from dau_cli.engine.models import MODELS, build_model
+    from dau_cli.engine.datasets import DATASETS
+    from dau_cli.engine.models import MODELS
 
     missing = [k for k in REQUIRED if k not in ckpt]
     if missing:
@@ -161,12 +161,19 @@ def schema_problem(ckpt: dict[str, Any]) -> str | None:
     problem = _splits_problem(data.get("splits"), size)
     if problem:
         return problem
+    return _weights_problem(ckpt, tuple(shape)) or _lineage_problem(ckpt["lineage"], size)
+
+
+def _weights_problem(ckpt: dict[str, Any], shape: tuple) -> str | None:
+    """The state dict fits the architecture (shapes, dtypes, finite values) and every mask its weight."""
+    from dau_cli.engine.models import build_model
+
     sd = ckpt["state_dict"]
     if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in sd.items()):
         return "state_dict holds something other than named tensors"
     try:
         with torch.device("meta"):  # shapes only: nothing is allocated
-            expected = build_model(ckpt["arch"], ckpt["num_classes"], tuple(shape), **ckpt["arch_args"]).state_dict()
+            expected = build_model(ckpt["arch"], ckpt["num_classes"], shape, **ckpt["arch_args"]).state_dict()
     except (DauError, TypeError, ValueError, RuntimeError) as e:
         return f"arch_args {ckpt['arch_args']} do not build a {ckpt['arch']} ({str(e).splitlines()[0][:80]})"
     if sd.keys() != expected.keys():
@@ -186,7 +193,12 @@ def schema_problem(ckpt: dict[str, Any]) -> str | None:
                 and isinstance(entry.get("bits"), torch.Tensor) and entry["bits"].dtype == torch.uint8
                 and entry["bits"].numel() == (sd[name].numel() + 7) // 8):
             return f"the mask of '{name}' does not fit its parameter"
-    for i, e in enumerate(ckpt["lineage"], 1):
+    return None
+
+
+def _lineage_problem(lineage: list, size: int) -> str | None:
+    """Every lineage entry is an operation dau records, with fields of the right types."""
+    for i, e in enumerate(lineage, 1):
         if not (isinstance(e, dict) and e.get("op") in ("train", "import", "prune", "forget") and isinstance(e.get("config"), dict)
                 and isinstance(e.get("device"), str)
                 and all(isinstance(e.get(k), (int, float)) and not isinstance(e.get(k), bool)

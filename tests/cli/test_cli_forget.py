@@ -43,7 +43,7 @@ def test_forget_writes_an_unlearned_checkpoint_with_its_lineage(dau, ckpt, tmp_p
     entry = info["lineage"][-1]
     assert entry["op"] == "forget" and entry["method"] == "ft" and entry["forget_size"] == result["forget"]["size"]
     from dau_cli.engine.checkpoint import load_checkpoint
-    from dau_cli.engine.data import load_digits
+    from dau_cli.engine.datasets import load_digits
 
     recorded = load_checkpoint(out)["lineage"][-1]
     labels = load_digits(None, False)[1]

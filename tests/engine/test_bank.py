@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from dau_cli.engine import bank as bank_module
+from dau_cli.engine import references as bank_module  # where the job functions live
 from dau_cli.engine.audit import forget_set_for_audit
 from dau_cli.engine.bank import IN_SEED_BASE, OUT_SEED_BASE, bank_for
 from dau_cli.engine.checkpoint import restore
@@ -106,7 +106,8 @@ def pruned(ckpt, seed=0):
 def test_a_pruned_checkpoint_has_its_own_bank_of_references_retrained_under_its_masks(micro):
     import json
 
-    from dau_cli.engine.bank import _digest, indices_digest, recipe_of
+    from dau_cli.engine.bank import recipe_of
+    from dau_cli.engine.references import digest as _digest, indices_digest
     from dau_cli.engine.jobs import load_result
 
     fs, _ = forget(micro, "4")

@@ -167,7 +167,7 @@ def test_references_give_every_cell_its_verdict_and_the_table_verdict_columns(ti
 
 
 def test_a_cell_reads_the_bank_and_cells_without_references_keep_their_keys(tiny_ckpt, judged, tmp_path, monkeypatch):
-    import dau_cli.engine.bank as bank_module
+    import dau_cli.engine.references as bank_module
     from dau_cli.engine.compare import cell_key, cell_path
 
     folder, result, home, _ = judged

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from dau_cli.engine.data import DATASETS, augment, load_data, make_splits
+from dau_cli.engine.data import augment, load_data, make_splits
+from dau_cli.engine.datasets import DATASETS
 from dau_cli.errors import DauError
 
 

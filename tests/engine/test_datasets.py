@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from dau_cli.engine import data as data_module
-from dau_cli.engine.data import DEBIAN_FASHION, fingerprint, load_data, read_idx
+from dau_cli.engine import datasets as data_module
+from dau_cli.engine.data import load_data
+from dau_cli.engine.datasets import DEBIAN_FASHION, fingerprint, read_idx
 from dau_cli.errors import DauError
 from makers import make_idx_dataset, make_image_folder, write_idx
 
