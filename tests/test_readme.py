@@ -37,6 +37,8 @@ NOT_RUN = {
     "Quickstart": "install, then this test suite: `.ci/run` runs exactly these two lines",
     "Many jobs on a Ray cluster": "needs the ray extra and a cluster; tests/engine/test_jobs.py runs Ray locally",
     "Checking a GPU": "needs a CUDA GPU (about 6 minutes on an H100)",
+    "Development": "an editable install, then this test suite (checked by hand on a fresh clone; CI installs as the "
+                   "quickstart says)",
 }
 
 
