@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -135,57 +136,47 @@ def test_a_ray_address_nothing_answers_at_is_one_line() -> None:
         make_executor(ray=f"127.0.0.1:{port}")
 
 
+@contextlib.contextmanager
+def one_answer(reply: bytes | None):
+    """A local port whose first connection gets `reply` (None: silence for 6 s); yields the port."""
+    import socket
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def answer() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(64)
+            if reply is None:
+                threading.Event().wait(6)
+            else:
+                conn.sendall(reply)
+
+    threading.Thread(target=answer, daemon=True).start()
+    try:
+        yield server.getsockname()[1]
+    finally:
+        server.close()
+
+
 @pytest.mark.parametrize("reply", [b"HTTP/1.0 400 Bad request\r\n\r\n", None], ids=["a web server", "a silent service"])
 def test_a_ray_address_where_another_service_answers_is_one_line(reply) -> None:
     """A port where a web server (or a service that says nothing) listens is named as not Ray in
     seconds, before Ray's client retries for minutes."""
     pytest.importorskip("ray")
-    import socket
-    import threading
-
-    server = socket.create_server(("127.0.0.1", 0))
-    port = server.getsockname()[1]
-
-    def answer() -> None:
-        conn, _ = server.accept()
-        with conn:
-            conn.recv(64)
-            if reply is not None:
-                conn.sendall(reply)
-                conn.close()
-            else:
-                threading.Event().wait(6)
-
-    threading.Thread(target=answer, daemon=True).start()
-    try:
+    with one_answer(reply) as port:
         with pytest.raises(DauError, match=f"something answers at 127.0.0.1:{port} but it is not Ray"):
             make_executor(ray=f"127.0.0.1:{port}")
-    finally:
-        server.close()
 
 
 def test_a_ray_head_passes_the_probe() -> None:
     """What a gRPC server says first (an HTTP/2 SETTINGS frame) passes the probe; the probe then
     leaves the connection to Ray."""
-    import socket
-    import threading
-
     from dau_cli.engine.jobs import _check_reachable
 
-    server = socket.create_server(("127.0.0.1", 0))
-    port = server.getsockname()[1]
-
-    def answer() -> None:
-        conn, _ = server.accept()
-        with conn:
-            conn.recv(64)
-            conn.sendall(bytes([0, 0, 0x18, 4, 0, 0, 0, 0, 0]))  # what Ray 2.60's GCS sent, measured
-
-    threading.Thread(target=answer, daemon=True).start()
-    try:
+    with one_answer(bytes([0, 0, 0x18, 4, 0, 0, 0, 0, 0])) as port:  # what Ray 2.60's GCS sent, measured
         _check_reachable(f"127.0.0.1:{port}")
-    finally:
-        server.close()
 
 
 def test_without_ray_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
