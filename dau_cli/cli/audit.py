@@ -8,8 +8,9 @@ from typing import Any, Optional
 
 import typer
 
-from dau_cli.cli.common import (MAX_REFERENCES, RAY_OPTION, WORKERS_OPTION, escape, handle_errors, loading, note,
-                                 open_run, out, pct, print_json)
+from dau_cli.cli.common import (MAX_REFERENCES, RAY_OPTION, TUI_OPTION, WORKERS_OPTION, escape, handle_errors, loading,
+                                 note, open_run, out, pct, print_json)
+from dau_cli.cli.tui import watch_in_dashboard
 from dau_cli.errors import DauError
 
 PLOT_FORMATS = ("png", "pdf", "svg")
@@ -36,6 +37,7 @@ def audit(
     data_root: Optional[Path] = typer.Option(None, help="Where the dataset lives, if not where it was at training."),
     force: bool = typer.Option(False, "--force", help="Replace an existing --plot file."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+    tui: bool = TUI_OPTION,
 ) -> None:
     """Does the model still remember its forget set? The first line is the verdict (forgotten, not
     forgotten, superficial, over-forgotten, or no reference), from tests against reference models
@@ -50,8 +52,11 @@ def audit(
       dau audit digits-cnn.pt --classes 3           # the original, as a baseline
       dau audit digits-cnn-forget-dau-class3.pt --reference digits-cnn-forget-retrain-class3.pt --plot roc.png
       dau audit digits-cnn.pt --random 0.1 --seed 1 --json
+      dau audit digits-cnn-forget-dau-class3.pt --references 16 --tui   # watch the bank train
     """
     _check_inputs(checkpoint, reference, indices, plot, force)
+    if tui:
+        watch_in_dashboard()
     with loading("loading torch"):
         from dau_cli.engine.audit import audit as run_audit, check_reference_unseen, forget_set_for_audit
         from dau_cli.engine.audit_verdict import audit_verdict

@@ -82,6 +82,9 @@ def _ray_installed(value: str | None) -> str | None:
 RAY_OPTION = typer.Option(None, "--ray", metavar="local|ADDRESS", callback=_ray_installed,
                           help='Run jobs on Ray: "local" starts an instance here; an address (e.g. '
                                'ray://head:10001, or auto) joins a cluster. Needs pip install "dau[ray]".')
+TUI_OPTION = typer.Option(False, "--tui", help="Run the job in the background and watch it in the dashboard.")
+
+
 MethodName = Literal[tuple(METHODS)]  # `--method` is a choice of these names
 METHOD_OPTION = typer.Option("dau", "--method", "-m", help="The unlearning method; `dau methods` says what each does.")
 

@@ -18,6 +18,7 @@ from dau_cli.cli.common import (
     RECIPE_OPTION,
     SET_OPTION,
     RAY_OPTION,
+    TUI_OPTION,
     WORKERS_OPTION,
     escape,
     check_forget_flags,
@@ -30,6 +31,7 @@ from dau_cli.cli.common import (
     print_json,
 )
 
+from dau_cli.cli.tui import watch_in_dashboard
 from dau_cli.methods import METHODS
 
 ALL_METHODS = ",".join(METHODS)
@@ -90,6 +92,7 @@ def compare(
                                    help="Give every cell the audit's verdict against K reference models without the "
                                         "forget set and K with it (the bank is filled first, with --workers/--ray, "
                                         "and kept under DAU_HOME), e.g. --references 16; 0 = no verdict."),
+    tui: bool = TUI_OPTION,
 ) -> None:
     """Run unlearning methods against retraining over several seeds; print mean ± std.
 
@@ -106,6 +109,7 @@ def compare(
       dau compare digits-cnn.pt --classes 3 --sparse digits-cnn-omp90.pt
       dau compare digits-cnn.pt --classes 3 --seeds 8 --ray local
       dau compare digits-cnn.pt --random 0.1 --seeds 5 --references 16 --workers 2
+      dau compare digits-cnn.pt --classes 3 --tui     # watch the cells in the dashboard
     """
     from dau_cli.runs import check_home
 
@@ -120,11 +124,12 @@ def compare(
 
     seed_list = parse_seeds(seeds)
     mode = next(iter(spec))
-    tag = {"classes": f"class{classes}", "random": f"random{random}", "indices": "indices"}[mode].replace(",", "-")
-    folder = out_dir or checkpoint.with_name(f"compare-{checkpoint.stem}-{tag}")
+    folder = out_dir or default_folder(checkpoint, mode, classes, random)
     ckpts = {"dense": checkpoint, **({"sparse": sparse} if sparse else {})}
     check_compare_folder(folder, list(ckpts.values()), force)
     check_home()
+    if tui:
+        watch_in_dashboard()
     # Where the cells run resolves `auto` itself; only a local run checks the device here.
     dev = device if ray else str(pick_device(device))
     executor = make_executor(workers, ray)
@@ -136,9 +141,8 @@ def compare(
         with _cells_kept(folder):
             result = run_compare(ckpts, spec, method_list, seed_list, config, folder, run, device if ray else dev,
                                  str(data_root) if data_root else None, executor, references, workers, ray)
-        title = f"{checkpoint.name}: forget {mode} {classes or random or indices}, seeds {seed_list}"
-        if references:
-            title += f", verdicts against {references} + {references} references"
+        title = f"{checkpoint.name}: forget {mode} {classes or random or indices}, seeds {seed_list}" + (
+            f", verdicts against {references} + {references} references" if references else "")
         _write_tables(folder, result, title, spec, seed_list, references)
         run.update(outputs={"markdown": str(folder / "compare.md"), "json": str(folder / "compare.json")})
     if json_out:
@@ -146,6 +150,12 @@ def compare(
         return
     print_compare(result["rows"], title)
     out.print(f"written: {escape(str(folder / 'compare.md'))} and compare.json (cells are reused on the next run)")
+
+
+def default_folder(checkpoint: Path, mode: str, classes: str | None, random: float | None) -> Path:
+    """Beside the checkpoint, named for the forget set: compare-digits-cnn-class3."""
+    tag = {"classes": f"class{classes}", "random": f"random{random}", "indices": "indices"}[mode].replace(",", "-")
+    return checkpoint.with_name(f"compare-{checkpoint.stem}-{tag}")
 
 
 def _checked(checkpoint: Path, sparse: Path | None, recipe: str | None, sets: list[str], methods: list[str]):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 from rich.table import Table
 
+from dau_cli.cli.tui import watch_in_dashboard
 from dau_cli.cli.common import (
     CLASSES_OPTION,
     DATA_ROOT_OPTION,
@@ -18,6 +18,7 @@ from dau_cli.cli.common import (
     RANDOM_OPTION,
     RECIPE_OPTION,
     SET_OPTION,
+    TUI_OPTION,
     escape,
     check_forget_flags,
     forget_output,
@@ -48,7 +49,7 @@ def forget(
                                             "digits-cnn-forget-dau-class3.pt)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
-    tui: bool = typer.Option(False, "--tui", help="Run the job in the background and watch it in the dashboard."),
+    tui: bool = TUI_OPTION,
 ) -> None:
     """Make a model forget: a class, a random fraction, or listed samples.
 
@@ -76,10 +77,7 @@ def forget(
                           [checkpoint], force, need_bytes=checkpoint.stat().st_size)
     check_home()
     if tui:
-        from dau_cli.cli.tui import dashboard
-
-        argv = [a for a in sys.argv[1:] if a != "--tui"]
-        raise typer.Exit(dashboard("launch").follow_child(argv))
+        watch_in_dashboard()
 
     with loading("loading torch"):
         from dau_cli.engine import operations

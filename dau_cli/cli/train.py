@@ -7,7 +7,8 @@ from typing import Optional
 
 import typer
 
-from dau_cli.cli.common import escape, handle_errors, loading, open_run, out, pct, print_json, save_output
+from dau_cli.cli.tui import watch_in_dashboard
+from dau_cli.cli.common import (TUI_OPTION, escape, handle_errors, loading, open_run, out, pct, print_json, save_output)
 
 
 @handle_errors
@@ -27,6 +28,7 @@ def train(
     force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
     sets: list[str] = typer.Option([], "--set", help="Override any recipe value, e.g. --set train.lr=0.05."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+    tui: bool = TUI_OPTION,
 ) -> None:
     """Train a classifier and write a checkpoint that prune, forget and audit can use.
 
@@ -37,6 +39,7 @@ def train(
       dau train --recipe cifar10-resnet18 --download
       dau train --dataset folder:photos --model resnet18 --set data.image_size=64
       dau train --epochs 10 --set train.lr=0.1 -o digits.pt
+      dau train --recipe fashion-lenet --tui        # watch it train in the dashboard
     """
     from dau_cli.config import as_dict, resolve
 
@@ -51,6 +54,8 @@ def train(
     name = Path(name.split(":", 1)[1]).expanduser().resolve().name if name.startswith("folder:") else name
     target = check_output(out_path or Path(f"{name}-{config['model'].arch}.pt"), [], force)
     check_home()
+    if tui:
+        watch_in_dashboard()
     with loading("loading torch"):
         from dau_cli.engine import operations
         from dau_cli.engine.train import pick_device

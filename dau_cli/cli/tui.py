@@ -104,3 +104,10 @@ def tui(
 
     app = dashboard("app")  # textual only now, so `dau --help` stays fast
     app.DauDashboard(runs_root=root, run=path, follow=follow, poll_interval=interval).run()
+
+
+def watch_in_dashboard() -> None:
+    """`--tui`: run this same command (without --tui) as a child and follow its run in the
+    dashboard; exits with the job's status (0 if it goes on after the dashboard is quit)."""
+    argv = [a for a in sys.argv[1:] if a != "--tui"]
+    raise typer.Exit(dashboard("launch").follow_child(argv))

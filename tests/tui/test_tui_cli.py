@@ -118,3 +118,30 @@ def test_without_a_terminal_it_says_so_and_exits(runs: Path):
     app.command("other")(lambda: None)
     result = CliRunner().invoke(app, ["tui", "--no-follow"])
     assert result.exit_code == 2 and "needs a terminal" in result.output
+
+
+@pytest.mark.parametrize("args", [
+    ["train", "--epochs", "1", "-o", "{tmp}/m.pt"],
+    ["audit", "{ckpt}", "--classes", "3", "--references", "4"],
+    ["compare", "{ckpt}", "--classes", "3", "--methods", "ft", "--seeds", "1", "-o", "{tmp}/cmp"],
+    ["forget", "{ckpt}", "--classes", "3", "-o", "{tmp}/f.pt"],
+])
+def test_long_jobs_can_be_launched_and_watched_with_tui(dau, tiny_ckpt, tmp_path, monkeypatch, args):
+    """`--tui` on train, audit, compare and forget: after the cheap checks, the same command
+    (without --tui) goes to the dashboard's launcher, and this process does no work itself."""
+    import importlib
+    import types
+
+    from dau_cli.runs import runs_dir
+
+    cli_tui = importlib.import_module("dau_cli.cli.tui")  # the module; `dau_cli.cli.tui` the attribute is the command
+
+    args = [a.replace("{tmp}", str(tmp_path)).replace("{ckpt}", str(tiny_ckpt)) for a in args]
+    launched = []
+    fake = types.SimpleNamespace(follow_child=lambda argv: launched.append(argv) or 0)
+    monkeypatch.setattr(cli_tui, "dashboard", lambda name: fake)
+    monkeypatch.setattr(sys, "argv", ["dau", *args, "--tui"])
+    r = dau(*args, "--tui")
+    assert r.exit_code == 0, r.output
+    assert launched == [args]
+    assert not runs_dir().exists() or not list(runs_dir().iterdir())
