@@ -116,7 +116,7 @@ def test_the_cycle_finder_finds_one():
 
 
 BASE = ("dau_cli.config", "dau_cli.settings", "dau_cli.files", "dau_cli.runs", "dau_cli.errors", "dau_cli.methods",
-        "dau_cli.verdicts")
+        "dau_cli.verdicts", "dau_cli.ray_address")
 
 
 @pytest.mark.parametrize("layer, forbidden", [

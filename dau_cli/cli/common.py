@@ -76,6 +76,14 @@ def _ray_installed(value: str | None) -> str | None:
 
     if value and importlib.util.find_spec("ray") is None:
         raise typer.BadParameter('Ray is not installed; install the extra: pip install "dau[ray]"')
+    if value and value not in ("local", "auto"):
+        from dau_cli.errors import DauError
+        from dau_cli.ray_address import check_ray_address
+
+        try:
+            check_ray_address(value)  # before any work, not when the first job needs Ray
+        except DauError as e:
+            raise typer.BadParameter(str(e)) from None
     return value
 
 

@@ -173,10 +173,10 @@ def test_a_ray_address_where_another_service_answers_is_one_line(reply) -> None:
 def test_a_ray_head_passes_the_probe() -> None:
     """What a gRPC server says first (an HTTP/2 SETTINGS frame) passes the probe; the probe then
     leaves the connection to Ray."""
-    from dau_cli.engine.jobs import _check_reachable
+    from dau_cli.ray_address import check_ray_address
 
     with one_answer(bytes([0, 0, 0x18, 4, 0, 0, 0, 0, 0])) as port:  # what Ray 2.60's GCS sent, measured
-        _check_reachable(f"127.0.0.1:{port}")
+        check_ray_address(f"127.0.0.1:{port}")
 
 
 def test_without_ray_the_error_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
