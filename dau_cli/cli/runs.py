@@ -220,7 +220,8 @@ def _print_rows(rows: list[dict[str, Any]], folder: Path) -> None:
                                        f"{x['took']:.1f} s" if x["took"] is not None else "—",
                                        time.strftime("%m-%d %H:%M", time.localtime(x["started"])) if x["started"] else "—",
                                        x["headline"])] for x in rows]
-    table, dropped = fit(out, cols, cells, title=escape(f"runs in {folder}"))
+    table, dropped = fit(out, cols, cells)
+    out.print(escape(f"runs in {folder}"), soft_wrap=False, overflow="fold")  # a long path folds at the width
     out.print(table)
     if dropped:
         note(left_out(dropped))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import time
 from pathlib import Path
 
@@ -97,8 +98,13 @@ def test_sorting_by_a_shown_column(dau, many):
     assert started == sorted(started, reverse=True)
 
 
-def test_at_80_columns_the_table_shows_run_command_model_and_verdict(dau, many, monkeypatch):
+def test_at_80_columns_the_table_shows_run_command_model_and_verdict(dau, many, monkeypatch, tmp_path):
     from dau_cli.cli import common
+
+    deep = tmp_path / ("a-long-folder-name-" * 5) / "home"  # a DAU_HOME path longer than the terminal
+    deep.parent.mkdir(parents=True)
+    Path(os.environ["DAU_HOME"]).rename(deep)
+    monkeypatch.setenv("DAU_HOME", str(deep))
 
     monkeypatch.setattr(common.out, "_width", 80)
     monkeypatch.setattr(common.err, "_width", 80)
