@@ -52,7 +52,7 @@ def available_memory() -> int | None:
     return None
 
 
-def _at_most_cores(value: int) -> int:
+def _workers_fit(value: int) -> int:
     """More workers than CPU cores only makes them queue for the cores, and more than the free memory
     holds (a worker holds a model and its data: WORKER_MEMORY) makes the machine swap or kill them."""
     cores = os.cpu_count() or 1
@@ -67,7 +67,7 @@ def _at_most_cores(value: int) -> int:
 
 
 MAX_REFERENCES = 256  # K + K reference models; beyond this the tests gain nothing and the bank only grows
-WORKERS_OPTION = typer.Option(1, "--workers", min=1, callback=_at_most_cores,
+WORKERS_OPTION = typer.Option(1, "--workers", min=1, callback=_workers_fit,
                               help="Run jobs in N local processes (one GPU each when several are visible); "
                                    "with --ray local, the local Ray instance's CPUs.")
 def _ray_installed(value: str | None) -> str | None:

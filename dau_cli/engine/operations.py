@@ -1,6 +1,7 @@
 """Each command's work as one function: the CLI parses and checks its flags, calls one of these, and
-prints what it returns; compare, the demo, the benchmarks and the dashboard's launcher call the same
-functions, so "load, restore, select the forget set, unlearn, measure" is written once.
+prints what it returns. `dau train`, `prune` and `forget` run through them, and the demo and the
+benchmarks train through `train`; a compare cell (engine/compare.run_cell) and the audit
+(engine/audit_verdict) still have their own sequence.
 
     train(config, sink)                                   -> Outcome (checkpoint, summary)
     prune(ckpt, prune_config, config, sink)               -> Outcome

@@ -115,8 +115,8 @@ def test_workers_are_capped_by_free_memory_too(monkeypatch):
 
     monkeypatch.setattr(common.os, "cpu_count", lambda: 16)
     monkeypatch.setattr(common, "available_memory", lambda: int(2.5 * (1 << 30)))
-    assert common._at_most_cores(2) == 2
+    assert common._workers_fit(2) == 2
     with pytest.raises(typer.BadParameter, match=r"3 workers need about 3 GiB .* 2.5 GiB free; use at most 2"):
-        common._at_most_cores(3)
+        common._workers_fit(3)
     monkeypatch.setattr(common, "available_memory", lambda: None)  # not Linux: the cores alone cap it
-    assert common._at_most_cores(16) == 16
+    assert common._workers_fit(16) == 16
