@@ -14,6 +14,7 @@ from dau_cli.cli.tui import watch_in_dashboard
 from dau_cli.errors import DauError
 
 PLOT_FORMATS = ("png", "pdf", "svg")
+REPORT_SUFFIXES = (".html", ".htm")
 PAIR_TITLES = {"forget_vs_val": "forget set (members) vs unseen images of the same classes",
                "retain_vs_test": "retain set (members) vs test images"}
 
@@ -33,9 +34,12 @@ def audit(
     workers: int = WORKERS_OPTION,
     ray: Optional[str] = RAY_OPTION,
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write the ROC curves (log-log) to this .png/.pdf/.svg."),
+    html: Optional[Path] = typer.Option(None, "--report", metavar="FILE.html",
+                                        help="Also write the audit as one self-contained HTML page (verdict, "
+                                             "pictures of each test, lineage, digests, the command to rerun it)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     data_root: Optional[Path] = typer.Option(None, help="Where the dataset lives, if not where it was at training."),
-    force: bool = typer.Option(False, "--force", help="Replace an existing --plot file."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing --plot or --report file."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
     tui: bool = TUI_OPTION,
 ) -> None:
@@ -52,9 +56,10 @@ def audit(
       dau audit digits-cnn.pt --classes 3           # the original, as a baseline
       dau audit digits-cnn-forget-dau-class3.pt --reference digits-cnn-forget-retrain-class3.pt --plot roc.png
       dau audit digits-cnn.pt --random 0.1 --seed 1 --json
+      dau audit digits-cnn-forget-dau-class3.pt --report audit.html   # one page to send to someone
       dau audit digits-cnn-forget-dau-class3.pt --references 16 --tui   # watch the bank train
     """
-    _check_inputs(checkpoint, reference, indices, plot, force)
+    _check_inputs(checkpoint, reference, indices, plot, force, html)
     if tui:
         watch_in_dashboard()
     with loading("loading torch"):
@@ -68,36 +73,34 @@ def audit(
 
     config = {"checkpoint": str(checkpoint), "reference": str(reference) if reference else None,
               "forget": forget.describe(), "device": str(dev), "plot": str(plot) if plot else None,
+              **({"report": str(html)} if html else {}),
               "references": references, "workers": workers, "ray": ray}
     with open_run("audit", config, str(dev), progress=not json_out) as run:
         _warn_other_forget_set(run, ckpt, checkpoint, flags_given=any(v is not None for v in (classes, random, indices)))
         report = run_audit(model, data, forget, run, warnings_in_report=True)  # printed after the verdict
         # On a cluster the references' device is the cluster's to decide (a GPU where it has one)
         report.update(audit_verdict(ckpt, model, data, forget, references=references, workers=workers, sink=run,
-                                    device=device if ray else str(dev), ray=ray))
+                                    device=device if ray else str(dev), ray=ray, samples=html is not None))
+        samples = report.pop("samples", None)  # per-sample arrays for the report's pictures, never printed
         summary = {k: report[k] for k in ("verdict", "ua", "ra", "ta", "val_acc", "forgotten_test_acc",
                                           "mia_efficacy") if report.get(k) is not None}
         if ref_ckpt is not None:
             _against_reference(report, run, ref_ckpt, reference, forget, data, dev)
             summary["avg_gap"] = report["avg_gap"]
-        outputs = {}
-        if plot is not None:
-            plot_roc(report, plot, title=f"{checkpoint.name}: forget set {_describe_forget(report['forget'])}",
-                     force=force)
-            outputs["plot"] = str(plot.resolve())
+        outputs = _write_outputs(report, samples, run, (ckpt, checkpoint, reference, forget), (plot, html), force)
         run.emit("result", metrics=summary)
         run.update(summary=summary, outputs=outputs)
 
     if json_out:
         print_json({"checkpoint": str(checkpoint), "run_dir": str(run.dir), **report,
-                    **({"plot": str(plot)} if plot else {})})
+                    **({"plot": str(plot)} if plot else {}), **({"report": str(html)} if html else {})})
         return
     _print_report(report, checkpoint, reference)
-    out.print(escape(f"run: {run.dir}" + (f"   plot: {plot}" if plot else "")))
+    out.print(escape(f"run: {run.dir}" + (f"   plot: {plot}" if plot else "") + (f"   report: {html}" if html else "")))
 
 
 def _check_inputs(checkpoint: Path, reference: Path | None, indices: Path | None, plot: Path | None,
-                  force: bool) -> None:
+                  force: bool, html: Path | None = None) -> None:
     """Cheap checks first: a mistake is reported before torch is imported."""
     from dau_cli.files import check_checkpoint, check_input, check_output
     from dau_cli.runs import check_home
@@ -112,7 +115,43 @@ def _check_inputs(checkpoint: Path, reference: Path | None, indices: Path | None
         check_output(plot, [p for p in (checkpoint, reference) if p], force)  # never an input
         if plot.suffix.lstrip(".").lower() not in PLOT_FORMATS:
             raise DauError(f"--plot {plot}: give a file ending in .{', .'.join(PLOT_FORMATS)}, e.g. --plot roc.png")
+    if html is not None:
+        _check_report(html, [p for p in (checkpoint, reference, indices) if p], force)
     check_home()
+
+
+def _check_report(html: Path, inputs: list[Path], force: bool) -> None:
+    """--report: a file ending in .html or .htm, in a folder that exists; never a folder or an input."""
+    from dau_cli.files import check_output
+
+    if html.is_dir():
+        raise DauError(f"--report {html} is a folder; give a file name, e.g. --report {html / 'audit.html'}")
+    if html.suffix.lower() not in REPORT_SUFFIXES:
+        raise DauError(f"--report {html}: give a file ending in .html or .htm, e.g. --report audit.html")
+    if not html.parent.is_dir():
+        raise DauError(f"--report {html}: the folder {html.parent} does not exist; create it or choose another")
+    check_output(html, inputs, force)
+
+
+def _write_outputs(report: dict, samples: dict | None, run: Any, audited: tuple,
+                   paths: tuple[Path | None, Path | None], force: bool) -> dict:
+    """Write --plot and --report (`paths`) for the `audited` (ckpt, its path, --reference, forget
+    set); returns {"plot", "report": absolute path} for run.json's outputs."""
+    (ckpt, checkpoint, reference, forget), (plot, html) = audited, paths
+    outputs = {}
+    if plot is not None:
+        plot_roc(report, plot, title=f"{checkpoint.name}: forget set {_describe_forget(report['forget'])}",
+                 force=force)
+        outputs["plot"] = str(plot.resolve())
+    if html is not None:
+        import sys
+
+        from dau_cli.engine.report import report_facts, write_report
+
+        facts = report_facts(ckpt, checkpoint, reference, forget, report, sys.argv)  # sys.argv: the command as run
+        write_report(html, report, {**facts, "run_dir": str(run.dir)}, samples, force=force)
+        outputs["report"] = str(html.resolve())
+    return outputs
 
 
 def _load(checkpoint: Path, reference: Path | None, references: int, device: str, data_root: Path | None) -> tuple:

@@ -16,7 +16,7 @@ import torch
 
 from dau_cli.engine.data import Data
 from dau_cli.engine.forget_sets import ForgetSet
-from dau_cli.engine.verdict import TAMPER_SETTINGS, References, Tampering, judge, summary_of
+from dau_cli.engine.verdict import TAMPER_SETTINGS, References, Tampering, judge, per_sample, summary_of
 from dau_cli.runs import EventSink
 
 NO_RECIPE = ("a recipe is needed to train reference models: this model was imported without --recipe, so dau does "
@@ -45,12 +45,13 @@ def audited_statistics(model: torch.nn.Module, data: Data, idx: torch.Tensor) ->
 
 def audit_verdict(ckpt: dict, model: torch.nn.Module, data: Data, forget: ForgetSet, references: int = 0,
                   workers: int = 1, sink: EventSink | None = None, device: str = "cpu", seed: int = 0,
-                  ray: str | None = None) -> dict[str, Any]:
+                  ray: str | None = None, samples: bool = False) -> dict[str, Any]:
     """The verdict for `model` on `forget`, against the bank of the checkpoint's data view and recipe
     (topped up to `references` OUT and IN references first, if given; 0 uses what it holds, all of
     it). Emits a `verdict` event.
 
-    Returns {"verdict", "reasons", "tests": {"output", "lira", "relearn", "probe"}, "references"}.
+    Returns {"verdict", "reasons", "tests": {"output", "lira", "relearn", "probe"}, "references"},
+    and with `samples` (for `--report`'s pictures) "samples": verdict.per_sample's arrays.
     """
     from dau_cli.engine.bank import TAMPER_REFERENCES, bank_for
     from dau_cli.engine.references import run_tamper_tests
@@ -75,8 +76,10 @@ def audit_verdict(ckpt: dict, model: torch.nn.Module, data: Data, forget: Forget
     mine = run_tamper_tests(model, data, idx, bank.spec["recipe"], TAMPER_SETTINGS,
                             masks=unpack_masks(ckpt.get("masks", {})) or None)  # a pruned model relearns pruned
     theirs = bank.tamper_results(TAMPER_SETTINGS, workers, sink, device, ray, limit=limit)  # the same K as above
-    result = judge(audited.double().cpu().numpy(), References(out.double().numpy(), inn.double().numpy()),
-                   Tampering(mine, theirs), seed)
+    refs = References(out.double().numpy(), inn.double().numpy())
+    result = judge(audited.double().cpu().numpy(), refs, Tampering(mine, theirs), seed)
+    if samples:
+        result["samples"] = per_sample(audited.double().cpu().numpy(), refs)
     result["references"] = {"out": len(out_seeds), "in": len(in_seeds), "tamper": len(theirs),
                             "tamper_limit": TAMPER_REFERENCES, "bank": str(bank.root)}
     return _given(sink, result)

@@ -228,6 +228,24 @@ def judge(audited: np.ndarray, references: References, tampering: Tampering, see
     return {"verdict": verdict, "reasons": reasons, "tests": tests}
 
 
+def per_sample(audited: np.ndarray, references: References) -> dict[str, dict[str, np.ndarray]]:
+    """The per-sample numbers behind the output and LiRA tests, for pictures (`dau audit --report`):
+    the audited model's scores (n,), the OUT references' leave-one-out scores (K, n) and each one's
+    model-level number (K,); for LiRA also the IN references' (K', n). A test with too few
+    references is left out, as `judge` leaves it undecided."""
+    out, inn = references.out, references.inn
+    found: dict[str, dict[str, np.ndarray]] = {}
+    if len(out) >= MIN_OUT:
+        null = loo_z(out)
+        found["output"] = {"audited": gaussian_z(out, audited), "references": null,
+                           "reference_values": _clipped_mean(null)}
+    if len(out) >= MIN_OUT and len(inn) >= MIN_OUT:
+        null, in_scores = loo_lira(inn, out)
+        found["lira"] = {"audited": lira(inn, out, audited), "references": null, "in_references": in_scores,
+                         "reference_values": _trimmed(null)}
+    return found
+
+
 def tamper_tests(tampering: Tampering, n_forget: int) -> dict[str, dict]:
     """The relearning and probe tests of the audited model against the OUT references'."""
     mine, theirs = tampering.audited, tampering.references

@@ -3,8 +3,11 @@ reference, and every user mistake as one line with exit code 2."""
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
+import shlex
 from pathlib import Path
 
 import pytest
@@ -224,9 +227,13 @@ def test_the_one_number_fake_is_caught_and_the_bank_is_reused(tiny_ckpt, ckpt_di
     from dau_cli.engine.tamper import bias_fake
 
     save_checkpoint(bias_fake(ckpt_dict, [3]), tmp_path / "fake.pt")
-    first = dau("audit", tmp_path / "fake.pt", "--references", "3", "--json")  # its lineage records class 3
+    first = dau("audit", tmp_path / "fake.pt", "--references", "3", "--json",  # its lineage records class 3
+                "--report", tmp_path / "fake.html")
     assert first.exit_code == 0, first.stderr
     report = json.loads(first.stdout)
+    page = (tmp_path / "fake.html").read_text()  # the page, with a picture of each of the four tests
+    assert f">{report['verdict']}</p>" in page and len(re.findall(r'<img src="data:image/png;base64,', page)) == 4
+    assert "samples" not in report  # the pictures' per-sample arrays stay out of the JSON
     assert report["verdict"] in ("superficial", "not forgotten")
     assert report["reasons"][0].split(":")[0] in ("relearning", "representation probe"), report["reasons"]
     assert report["tests"]["output"]["status"] == "below"  # its outputs sit under every retrained model's
@@ -249,3 +256,27 @@ def test_the_first_line_is_the_verdict_and_warnings_follow_it_once(dau, tiny_ckp
     for warning in report["warnings"]:
         head = warning[:40]
         assert r.stdout.count(head) == 1 and head not in r.stderr, warning
+
+
+def test_report_writes_one_page_and_refuses_a_bad_path_before_any_work(tiny_ckpt, tmp_path, monkeypatch):
+    page = tmp_path / "audit.html"
+    argv = ["dau", "audit", str(tiny_ckpt), "--classes", "3", "--report", str(page), "--json"]
+    monkeypatch.setattr("sys.argv", argv)  # what the console script sees; the page quotes it
+    result = dau(*argv[1:])
+    assert result.exit_code == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["report"] == str(page) and "samples" not in report
+    text = page.read_text()
+    # no bank yet: the page says there is no verdict, and shows the rest
+    assert ">no reference</p>" in text and "This audit has no verdict" in text and "UA: 100" in text
+    assert shlex.join(argv) in html.unescape(text)
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]  # written through a temporary file
+    assert list_runs()[0]["outputs"]["report"] == str(page.resolve())
+
+    (tmp_path / "folder.html").mkdir()
+    for path, fragment in ((tmp_path / "missing" / "audit.html", "does not exist"),
+                           (tmp_path, "is a folder"), (tmp_path / "folder.html", "is a folder"),
+                           (tmp_path / "audit.pdf", "ending in .html or .htm"),
+                           (page, "already exists")):
+        one_line_error(dau("audit", tiny_ckpt, "--classes", "3", "--report", path), fragment)
+    assert len(list_runs()) == 1  # refused before a run was opened
