@@ -25,7 +25,8 @@ import torch
 
 from dau_cli.engine.data import Data
 from dau_cli.engine.forget_sets import ForgetSet, retain_indices, select_forget_set
-from dau_cli.engine.mia import MIA_BOOTSTRAP, MIA_INTERVAL, UNSTABLE_WIDTH, bootstrap_weights, interval, mia_by_statistic
+from dau_cli.engine.mia import (MIA_BOOTSTRAP, MIA_INTERVAL, UNSTABLE_WIDTH, bootstrap_weights, interval,
+                                mia_by_statistic, subsample)
 from dau_cli.engine.roc import attack, auc, null_auc_stderr  # noqa: F401  (engine/unlearn imports auc from here)
 from dau_cli.engine.stats import ATTACK_STATISTICS, MEMBER_SIGN, sample_stats
 from dau_cli.engine.train import predict
@@ -177,10 +178,13 @@ def _attack_sets(forget: ForgetSet, stats: dict[str, dict], labels: torch.Tensor
 def _mia_report(r: dict, t_attack: dict, f: dict, n_members: int, bootstrap: int, done: Any) -> dict[str, Any]:
     """MIA-Efficacy (docs/audit.md): members = the first |D_test| samples of D_r. Each statistic's
     SVC is fitted once on the sets themselves (the literature's figure) and `bootstrap` more times
-    on resamples of them (its instability)."""
-    resamples = bootstrap_weights(n_members, len(t_attack["correct"]), bootstrap)
+    on resamples of them (its instability). Sets over MIA_MAX_POINTS are fitted on a seeded subsample
+    of that many points (engine/mia.py, `subsample`)."""
+    members, non_members = subsample(n_members), subsample(len(t_attack["correct"]), seed=1)
+    resamples = bootstrap_weights(len(members), len(non_members), bootstrap)
     start = time.perf_counter()
-    sets = {s: (r[s][:n_members].numpy(), t_attack[s].numpy(), f[s].numpy()) for s in ATTACK_STATISTICS}
+    sets = {s: (r[s][:n_members].numpy()[members], t_attack[s].numpy()[non_members], f[s].numpy())
+            for s in ATTACK_STATISTICS}
     by_stat, boot = mia_by_statistic(sets, resamples, done)
     intervals = {s: interval(boot[s]) for s in ATTACK_STATISTICS} if resamples else {}
     return {"mia_efficacy": by_stat[HEADLINE_STATISTIC],
@@ -188,6 +192,7 @@ def _mia_report(r: dict, t_attack: dict, f: dict, n_members: int, bootstrap: int
             "mia_efficacy_interval": intervals,
             "mia_efficacy_unstable": [s for s, (lo, hi) in intervals.items() if hi - lo > UNSTABLE_WIDTH],
             "mia_bootstrap": {"resamples": len(resamples), "level": MIA_INTERVAL,
+                              "fitted_members": len(members), "fitted_non_members": len(non_members),
                               "seconds": time.perf_counter() - start}}
 
 

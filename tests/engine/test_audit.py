@@ -238,6 +238,35 @@ def test_mia_efficacy_and_accuracies_match_an_independent_computation(tiny, mode
     assert report["sizes"]["mia_members"] == len(members) and report["sizes"]["retain"] == len(retain_idx)
 
 
+def test_mia_efficacy_fits_a_seeded_subsample_of_large_sets(tiny, monkeypatch):
+    """Sets over MIA_MAX_POINTS are fitted on that many seeded points (Fashion-MNIST's 9,000 + 9,000
+    made each fit take 40 s); the figure is the literature's SVC on exactly those points."""
+    from dau_cli.engine import mia
+
+    ckpt, model, data = tiny
+    forget = forget_set_for_audit(ckpt, data, classes="3")
+    full = audit(model, data, forget, bootstrap=0, attacks=False)
+    n_members, n_non = full["sizes"]["mia_members"], full["sizes"]["mia_non_members"]
+    assert full["mia_bootstrap"]["fitted_members"] == n_members > 60  # small sets are fitted whole
+    monkeypatch.setattr(mia, "MIA_MAX_POINTS", 60)
+    report = audit(model, data, forget, bootstrap=2, attacks=False)
+    assert report["mia_bootstrap"]["fitted_members"] == report["mia_bootstrap"]["fitted_non_members"] == 60
+    assert audit(model, data, forget, bootstrap=2, attacks=False)["mia_efficacy_interval"] == \
+        report["mia_efficacy_interval"]  # seeded: a re-audit fits the same points
+
+    labels = data.labels.numpy()
+    train, test = data.splits["train"].numpy(), data.splits["test"].numpy()
+    forget_idx = np.sort(forget.indices.numpy())
+    members = train[~np.isin(train, forget_idx)][:n_members][mia.subsample(n_members, seed=0)]
+    non_members = test[labels[test] != 3][mia.subsample(n_non, seed=1)]
+    conf = {name: sample_stats(_independent_logits(model, data, torch.from_numpy(idx)),
+                               torch.from_numpy(labels[idx]))["confidence"].numpy()
+            for name, idx in (("f", forget_idx), ("m", members), ("n", non_members))}
+    svc = SVC(C=3, kernel="rbf", gamma="auto").fit(np.r_[conf["m"], conf["n"]][:, None],
+                                                   np.r_[np.ones(60), np.zeros(60)])
+    assert report["mia_efficacy"] == pytest.approx(100 * (svc.predict(conf["f"][:, None]) == 0).mean(), abs=1e-9)
+
+
 def test_mia_efficacy_interval_is_narrow_when_the_svc_is_sure_and_spans_0_100_when_it_extrapolates():
     rng = np.random.default_rng(0)
     resamples = bootstrap_weights(300, 300, 20)
