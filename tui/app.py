@@ -14,6 +14,7 @@ from textual.binding import Binding
 from dau_cli.runs import runs_dir
 
 from .gpu import GpuReader, NvmlReader
+from .host import HostReader, ProcReader
 from .job import Job
 from .messages import OpenRun
 from .screens.help import HelpScreen
@@ -37,6 +38,7 @@ class DauDashboard(App):
         run: Path | None = None,
         gpu_reader: GpuReader | None = None,
         *,
+        host_reader: HostReader | None = None,
         follow: bool = True,
         poll_interval: float = 0.5,
         chart_interval: float = 1.0,
@@ -47,6 +49,8 @@ class DauDashboard(App):
             runs_root: where the run directories are; `$DAU_HOME/runs` if None.
             run: a run directory to open at once (it may not exist yet: the screen waits).
             gpu_reader: returns the local GPUs' readings, or None for "no GPU"; NVML if None.
+            host_reader: reads the CPU and memory (given the run's pid), shown where there is no GPU;
+                /proc if None.
             follow: open the newest running run when the list first loads.
             poll_interval: seconds between reads of the followed run's files.
             chart_interval: least seconds between two redraws of the charts while following.
@@ -59,6 +63,7 @@ class DauDashboard(App):
         self.root_label = "~" + label[len(home) :] if label.startswith(home + "/") else label
         self.initial_run = Path(run) if run is not None else None
         self.gpu_reader: GpuReader = gpu_reader if gpu_reader is not None else NvmlReader()
+        self.host_reader: HostReader = host_reader if host_reader is not None else ProcReader()
         self.follow = follow
         self.poll_interval = poll_interval
         self.chart_interval = chart_interval
@@ -74,6 +79,7 @@ class DauDashboard(App):
         return RunScreen(
             path,
             gpu_reader=self.gpu_reader,
+            host_reader=self.host_reader,
             poll_interval=self.poll_interval,
             chart_interval=self.chart_interval,
             job=self.job if path == self.initial_run else None,

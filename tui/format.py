@@ -1,18 +1,19 @@
-"""How the dashboard words a run: its status, its duration, its progress, an audit's verdict, a clipped cell.
-
-The verdicts' and tests' names and colours are dau_cli.verdicts', the same as the terminal's."""
+"""How the dashboard words a run: its status, duration, model, headline and progress, fitted to a
+width without cutting a number (fit.py). An audit's verdicts are worded in panels.py.
+"""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from rich.text import Text
 
 from dau_cli.runs import run_status
-from dau_cli.verdicts import TESTS, styled_verdict
 
-from .model import RunSnapshot, fmt_duration, fmt_time
+from .fit import Piece, bar, join_pieces, piece
+from .model import RunSnapshot, fmt_duration, fmt_number, fmt_time
 
 STATUS_STYLE = {
     "running": ("● running", "bold cyan"),
@@ -24,15 +25,12 @@ STATUS_STYLE = {
 }
 
 
-def clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def status_text(info: dict[str, Any] | None) -> Text:
-    """The run's status as `dau runs ls` shows it (dau_cli.runs.run_status decides both)."""
+def status_text(info: dict[str, Any] | None, compact: bool = False) -> Text:
+    """The run's status as `dau runs ls` shows it (dau_cli.runs.run_status decides both);
+    `compact`: its sign alone (`✓`)."""
     status = run_status(info) if info else "?"
     label, style = STATUS_STYLE.get(status, (status, ""))
-    return Text(label, style=style)
+    return Text(label.split()[0] if compact else label, style=style)
 
 
 def duration_of(info: dict[str, Any], now: float | None = None) -> float | None:
@@ -46,100 +44,98 @@ def duration_of(info: dict[str, Any], now: float | None = None) -> float | None:
     return None
 
 
-TEST_STATUS = {"above": ("above refs", "red"), "below": ("below refs", "yellow"), "pass": ("like refs", "green"),
-               "undecided": ("undecided", "dim")}
+def model_name(info: dict[str, Any]) -> str:
+    """The checkpoint a run is about, as `dau runs ls` names it: the one audited or unlearned, a
+    compare's dense model, or the one a train or import wrote (its file name)."""
+    config = info.get("config") if isinstance(info.get("config"), dict) else {}
+    cell = config.get("cell") if isinstance(config.get("cell"), dict) else {}
+    checkpoints = config.get("checkpoints") if isinstance(config.get("checkpoints"), dict) else {}
+    outputs = info.get("outputs") if isinstance(info.get("outputs"), dict) else {}
+    for path in (config.get("checkpoint"), cell.get("checkpoint"), checkpoints.get("dense"), outputs.get("checkpoint")):
+        if isinstance(path, str) and path:
+            return Path(path).name
+    return ""
 
 
-def _num(value: Any, unit: str = "") -> str:
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        return "–"
-    return f"{value:.1f}{unit}" if abs(value) >= 10 else f"{value:.2f}{unit}"
+#: The headline numbers of the runs list, as `dau runs ls` names them, in its order.
+HEADLINE = {"test_acc": "test", "ua": "UA", "ra": "RA", "ta": "TA", "mia_efficacy": "MIA", "avg_gap": "gap"}
 
 
-def verdict_text(verdict: Any, width: int = 200) -> Text:
-    """An audit's verdict (a `model.Verdict`) as lines: the verdict and its first reason, then one
-    line per reference test: where the audited model falls, its value, the references' mean ± sd
-    and how many there are, and the AUC where the test has one (or why it could not decide)."""
-    out = Text()
-    out.append("verdict ", "bold")
-    out.append_text(styled_verdict(verdict.verdict, upper=True))
-    if verdict.reasons:
-        out.append("  " + clip(verdict.reasons[0], max(width - len(verdict.verdict) - 10, 10)))
-    for name, t in verdict.tests:
-        label, style = TEST_STATUS.get(str(t.get("status")), (str(t.get("status", "?")), ""))
-        line = Text("\n  ")
-        line.append(f"{clip(TESTS[name].short if name in TESTS else name, 18):<18} ")
-        line.append(f"{label:<11}", style)
-        if isinstance(t.get("why"), str) and t.get("status") == "undecided":
-            line.append(" " + t["why"], "dim")
-        else:
-            unit = " %" if name in ("relearn", "probe") else ""
-            line.append(f" {_num(t.get('value'), unit):>7}")
-            if "reference_mean" in t:
-                line.append(f"   refs {_num(t.get('reference_mean'))} ± {_num(t.get('reference_sd'))}{unit}", "dim")
-            if isinstance(t.get("references"), (int, float)):
-                line.append(f" (n={int(t['references'])})", "dim")
-            if "auc" in t:
-                line.append(f"   AUC {_num(t.get('auc'))}")
-        line.truncate(width + 3, overflow="ellipsis")
-        out.append_text(line)
-    return out
+def headline(summary: dict[str, Any] | None) -> list[str]:
+    """A run's headline numbers as whole fields, as `dau runs ls` names them (`UA 12.4`); a summary
+    without those numbers gives its own (`loss=0.41`). The verdict has a column of its own."""
+    if not isinstance(summary, dict):
+        return []
+    known = [f"{short} {fmt_number(summary[k])}" for k, short in HEADLINE.items() if k in summary]
+    return known or fields(summary)
 
 
-def info_text(info: dict[str, Any], snap: RunSnapshot, loading: bool = False, missing: str | None = None) -> Text:
-    """The run screen's first line: command and method, status, start, duration, device, events."""
-    out = Text()
-    out.append(str(info.get("command") or "starting"), "bold")
+def fields(metrics: dict[str, Any] | None) -> list[str]:
+    """Numbers as whole fields `name=value`, the verdict left out (it is shown in its colour)."""
+    if not isinstance(metrics, dict):
+        return []
+    return [f"{k}={fmt_number(v)}" for k, v in metrics.items() if k != "verdict" and not isinstance(v, (dict, list))]
+
+
+def info_text(info: dict[str, Any], snap: RunSnapshot, loading: bool = False, missing: str | None = None,
+              width: int = 200) -> Text:
+    """The run screen's first line: command and method, status, start, duration, device, events;
+    what does not fit leaves whole (the events first, then the device and the start)."""
     method = (info.get("config") or {}).get("method") if isinstance(info.get("config"), dict) else None
-    if method:
-        out.append(f" · {method}", "bold")
-    out.append("  ")
+    what = str(info.get("command") or "starting") + (f" · {method}" if method else "")
     if info:
-        out.append_text(status_text(info))
-    elif snap.status:
-        out.append(snap.status)
+        status = status_text(info)
     else:
-        out.append("…", "dim")
-    out.append(f"   started {fmt_time(info.get('started') or snap.first_t)}")
+        status = Text(snap.status) if snap.status else Text("…", "dim")
+    pieces = [piece(what, 0, "bold"), piece(status, 0)]
+    pieces.append(piece(f"started {fmt_time(info.get('started') or snap.first_t)}", 3, gap=3))
     took = duration_of(info) if info else None
     if took is not None:
-        out.append(f"   {'took' if info.get('ended') else 'elapsed'} {fmt_duration(took)}")
+        pieces.append(piece(f"{'took' if info.get('ended') else 'elapsed'} {fmt_duration(took)}", 1, gap=3))
     if info.get("device"):
-        out.append(f"   device {info['device']}")
-    out.append(f"   {snap.events} events", "dim")
+        pieces.append(piece(f"device {info['device']}", 4, gap=3))
+    pieces.append(piece(f"{snap.events} events", 5, "dim", gap=3))
     if loading:
-        out.append("  (loading…)", "yellow")
+        pieces.append(piece("(loading…)", 2, "yellow"))
     if missing:
-        out.append(f"   {missing}", "bold yellow")
-    return out
+        pieces.append(piece(missing, 0, "bold yellow", gap=3))
+    return join_pieces(pieces, width)
 
 
-def phase_text(snap: RunSnapshot) -> str:
-    """Where the run is: its phase, epoch and step."""
-    bits = []
-    if snap.phase:
-        bits.append(snap.phase)
-    if snap.epoch is not None:
-        bits.append(f"epoch {snap.epoch}/{snap.epochs}" if snap.epochs else f"epoch {snap.epoch}")
+#: The progress bar's least and greatest width.
+BAR = (8, 30)
+
+
+def progress_text(snap: RunSnapshot, status: str | None, width: int = 200) -> Text:
+    """The progress line, in the order it gives way: percent and ETA first (they always stay),
+    then the bar, the phase, its step and epoch, the rate and images/s, an inner job's progress."""
+    running = status == "running"
+    pieces: list[Piece] = []
     if snap.total:
-        bits.append(f"step {snap.step}/{snap.total}")
+        pct = 100 * min(snap.step, snap.total) / snap.total
+        pieces.append(piece(f"{pct:3.0f}%", 0, "bold"))
+        if snap.eta is not None and running:
+            pieces.append(piece(f"ETA {fmt_duration(snap.eta)}", 0, "bold"))
+        elif snap.step >= snap.total:
+            pieces.append(piece("phase done", 0))
+        done = pct
+        pieces.append(Piece(Text(" " * BAR[1]), 3, 2, BAR[0],
+                            lambda w: bar(done, w, style="#4dabf7", full="━", empty="━", rest="grey30")))
+    if snap.phase:
+        pieces.append(piece(snap.phase, 1, "bold"))
+    if snap.epoch is not None:
+        pieces.append(piece(f"epoch {snap.epoch}/{snap.epochs}" if snap.epochs else f"epoch {snap.epoch}", 2))
+    if snap.total:
+        pieces.append(piece(f"step {snap.step}/{snap.total}", 2))
     elif snap.step:
-        bits.append(f"step {snap.step}")
-    return "  ".join(bits) or "no progress yet"
-
-
-def pace_text(snap: RunSnapshot, status: str | None) -> str:
-    """How fast it goes: ETA (or `phase done`), steps and images per second, an inner job's progress."""
-    tail = []
-    if snap.eta is not None and status == "running":
-        tail.append(f"ETA {fmt_duration(snap.eta)}")
-    elif snap.total and snap.step >= snap.total:
-        tail.append("phase done")
+        pieces.append(piece(f"step {snap.step}", 1))
     if snap.rate:
-        tail.append(f"{snap.rate:.1f} steps/s")
+        pieces.append(piece(f"{snap.rate:.1f} steps/s", 5, "dim", gap=3))
     if "images_per_s" in snap.latest:
-        tail.append(f"{snap.latest['images_per_s']:.0f} img/s")
-    if snap.job and status == "running":
+        pieces.append(piece(f"{snap.latest['images_per_s']:.0f} img/s", 6, "dim"))
+    if snap.job and running:
         job = f"{snap.job}: {snap.job_phase or ''}"
-        tail.append(f"{job} {snap.job_step}/{snap.job_total}" if snap.job_total else job)
-    return "   ".join(tail)
+        pieces.append(piece(f"{job} {snap.job_step}/{snap.job_total}" if snap.job_total else job, 4, gap=3))
+    if not pieces:
+        return Text("no progress yet", "dim")
+    return join_pieces(pieces, width)

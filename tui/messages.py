@@ -9,6 +9,7 @@ from typing import Any
 from textual.message import Message
 
 from .gpu import GpuSample
+from .host import HostSample
 from .model import RunSnapshot
 
 
@@ -53,6 +54,7 @@ class JobExited(Message):
 
 @dataclass
 class GpuSampled(Message):
-    """One reading of the local GPUs; None means there is no GPU to show."""
+    """One reading of the local GPUs; None means there is no GPU to show (then `host`: the CPU and memory)."""
 
     samples: list[GpuSample] | None
+    host: HostSample | None = None

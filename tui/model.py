@@ -7,13 +7,12 @@ the events from a run's files and feeds them in.
 
 from __future__ import annotations
 
-import math
-import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 from .series import SERIES_LIMIT, Series, finite
+from .series import fmt_duration, fmt_metrics, fmt_number, fmt_time  # noqa: F401 (the screens import them from here)
 
 #: Step keys drawn as losses. DAU's game steps carry the first five, its guarded repair steps
 #: `guard` (the relearning guard's hinge); plain training carries `loss`.
@@ -21,6 +20,13 @@ ATTACKER_KEYS = ("attacker_loss",)
 DEFENDER_KEYS = ("defender_loss", "ce", "adv", "bt", "guard")
 PLAIN_KEYS = ("loss", "acc")
 STEP_KEYS = ATTACKER_KEYS + DEFENDER_KEYS + PLAIN_KEYS
+#: Loops that train the attacker alone before the game (DAU's and dau-authors'): drawn apart, so
+#: their steps (1,000 for dau-authors) do not crowd the game's.
+WARMUP_PHASES = ("attacker warm-up", "attacker pre-training")
+
+
+def is_warmup(phase: Any) -> bool:
+    return phase in WARMUP_PHASES
 
 
 # ----------------------------------------------------------------------------- the model
@@ -44,6 +50,7 @@ class Verdict:
     #: (test name, {field: number or word}), in the order the event lists them (e.g. output, lira,
     #: relearn, probe; fields such as status, value, reference_mean, reference_sd, references, auc, why)
     tests: tuple[tuple[str, dict[str, float | str]], ...] = ()
+    model: str | None = None  # the model judged, where the event names it (`model` or `checkpoint`)
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,9 @@ class RunSnapshot:
     unknown: int = 0
     dau: bool = False  # whether step events carry DAU losses
     steps: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = field(default_factory=dict)
+    warmup: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = field(default_factory=dict)  # by warm-up step
+    warmup_steps: int = 0  # steps of the attacker's warm-up so far
+    warmup_phase: str | None = None
     metrics: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = field(default_factory=dict)
     auc: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = field(default_factory=dict)
     roc: tuple[Roc, ...] = ()
@@ -78,7 +88,8 @@ class RunSnapshot:
     steps_version: int = 0
     epochs_version: int = 0
     roc_version: int = 0
-    verdict: Verdict | None = None  # the audit's verdict, once it is given
+    verdict: Verdict | None = None  # the latest verdict, once one is given
+    verdicts: tuple[Verdict, ...] = ()  # every verdict, in the order given (the demo judges four models)
 
 
 class RunModel:
@@ -90,6 +101,9 @@ class RunModel:
         self.unknown = 0
         self.dau = False
         self.steps: dict[str, Series] = {}
+        self.warmup: dict[str, Series] = {}
+        self.warmup_steps = 0
+        self.warmup_phase: str | None = None
         self.metrics: dict[str, Series] = {}
         self.auc: dict[str, Series] = {}
         self.roc: dict[tuple[str, str], Roc] = {}
@@ -125,7 +139,7 @@ class RunModel:
         self.steps_version = 0
         self.epochs_version = 0
         self.roc_version = 0
-        self.verdict: Verdict | None = None
+        self.verdicts: list[Verdict] = []
 
     # -- folding
 
@@ -184,15 +198,21 @@ class RunModel:
     def _on_step(self, ev: dict[str, Any], t: float | None) -> None:
         step = int(finite(ev.get("step")) or 0)
         phase = ev.get("phase", self.phase)
+        warm = is_warmup(phase)
         if phase != self._step_phase or step <= self._step_prev:
-            self._step_base = self._step_x
+            if not warm:
+                self._step_base = self._step_x
             self._step_phase = phase
             if phase != self.phase:  # a loop that announced no phase event
                 self.phase = phase if isinstance(phase, str) else self.phase
                 self._rate_t0, self._rate_s0, self.rate = None, 0, None
         self._step_prev = step
-        x = self._step_base + step
-        self._step_x = x
+        if warm:  # its own series, on its own axis
+            x, table = step, self.warmup
+            self.warmup_steps, self.warmup_phase = max(self.warmup_steps, step), str(phase)
+        else:
+            x, table = self._step_base + step, self.steps
+            self._step_x = x
         self.step = step
         total = finite(ev.get("total"))
         if total:
@@ -202,9 +222,9 @@ class RunModel:
         for key in STEP_KEYS:
             y = finite(ev.get(key))
             if y is not None:
-                series = self.steps.get(key)
+                series = table.get(key)
                 if series is None:
-                    series = self.steps[key] = Series(self.limit)
+                    series = table[key] = Series(self.limit)
                 series.add(x, y)
                 self.latest[key] = y
         for key in ("images_per_s", "attacker_acc"):
@@ -276,7 +296,8 @@ class RunModel:
                 elif isinstance(value, str):
                     kept[str(key)] = value
             tests.append((str(name), kept))
-        self.verdict = Verdict(verdict, reasons, tuple(tests))
+        model = next((ev[k] for k in ("model", "checkpoint") if isinstance(ev.get(k), str) and ev[k]), None)
+        self.verdicts.append(Verdict(verdict, reasons, tuple(tests), model))
 
     def _on_result(self, ev: dict[str, Any], t: float | None) -> None:
         if isinstance(ev.get("metrics"), dict):
@@ -301,12 +322,19 @@ class RunModel:
             return (self.total - self.step) / self.rate
         return None
 
+    @property
+    def verdict(self) -> Verdict | None:
+        return self.verdicts[-1] if self.verdicts else None
+
     def snapshot(self) -> RunSnapshot:
         return RunSnapshot(
             events=self.events,
             unknown=self.unknown,
             dau=self.dau,
             steps={k: s.points() for k, s in self.steps.items()},
+            warmup={k: s.points() for k, s in self.warmup.items()},
+            warmup_steps=self.warmup_steps,
+            warmup_phase=self.warmup_phase,
             metrics={k: s.points() for k, s in self.metrics.items()},
             auc={k: s.points() for k, s in self.auc.items()},
             roc=tuple(self.roc.values()),
@@ -332,44 +360,5 @@ class RunModel:
             epochs_version=self.epochs_version,
             roc_version=self.roc_version,
             verdict=self.verdict,
+            verdicts=tuple(self.verdicts),
         )
-
-
-# ----------------------------------------------------------------------------- formatting
-
-
-def fmt_duration(seconds: float | None) -> str:
-    if seconds is None or seconds < 0 or not math.isfinite(seconds):
-        return "–"
-    s = int(round(seconds))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    if s < 86400:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
-
-
-def fmt_time(t: float | None) -> str:
-    if not t:
-        return "–"
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
-
-
-def fmt_number(value: Any) -> str:
-    v = finite(value)
-    if v is None:
-        return str(value)
-    if v == int(v) and abs(v) < 1e6:
-        return str(int(v))
-    if abs(v) >= 10:
-        return f"{v:.1f}"
-    return f"{v:.3f}"
-
-
-def fmt_metrics(metrics: dict[str, Any] | None, limit: int = 4) -> str:
-    if not metrics:
-        return ""
-    parts = [f"{k}={fmt_number(v)}" for k, v in list(metrics.items())[:limit]]
-    return "  ".join(parts)

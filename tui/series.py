@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 #: Most points a series keeps; older points are merged into bucket means as a run grows.
@@ -77,3 +78,40 @@ class Series:
 
     def __len__(self) -> int:
         return len(self._xs) + (1 if self._n else 0)
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None or seconds < 0 or not math.isfinite(seconds):
+        return "–"
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+
+
+def fmt_time(t: float | None) -> str:
+    if not t:
+        return "–"
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
+
+
+def fmt_number(value: Any) -> str:
+    v = finite(value)
+    if v is None:
+        return str(value)
+    if v == int(v) and abs(v) < 1e6:
+        return str(int(v))
+    if abs(v) >= 10:
+        return f"{v:.1f}"
+    return f"{v:.3f}"
+
+
+def fmt_metrics(metrics: dict[str, Any] | None, limit: int = 4) -> str:
+    if not metrics:
+        return ""
+    parts = [f"{k}={fmt_number(v)}" for k, v in list(metrics.items())[:limit]]
+    return "  ".join(parts)

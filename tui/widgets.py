@@ -1,17 +1,21 @@
-"""The run screen's widgets: plotext line charts, the GPU strip and the progress line."""
+"""The run screen's widgets: plotext line charts (their legends fitted to their width), the title bar
+and the GPU or CPU strip."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
 
+from rich.markup import escape
 from rich.text import Text
 from textual.app import RenderResult
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
 from .gpu import GpuSample
+from .host import HostSample
 from .model import Roc
+from .panels import strip_plain, strip_text
 
 Points = tuple[Sequence[float], Sequence[float]]
 
@@ -82,18 +86,25 @@ class Chart(PlotextPlot):
         self.series: dict[str, Points] = {}
         self.colours: dict[str, str] = {}
         self.draws = 0  # how many times the plot was rebuilt (for tests and profiling)
+        self.note = ""  # said before the legend (e.g. the attacker's warm-up, drawn apart)
         self._built_for: tuple[int, int] | None = None
+        self._drawing: RenderResult | None = None
 
     # -- data
 
-    def set_series(self, series: dict[str, Points], title: str | None = None, empty_text: str | None = None) -> None:
+    def on_resize(self) -> None:
+        self.border_subtitle = self.legend(self.size.width)
+
+    def set_series(self, series: dict[str, Points], title: str | None = None, empty_text: str | None = None,
+                   note: str = "") -> None:
         self.series = {k: v for k, v in series.items() if len(v[0])}
         self.colours = {k: colour_for(k, i) for i, k in enumerate(self.series)}
         if title is not None:
             self.border_title = title
         if empty_text is not None:
             self.empty_text = empty_text
-        self.border_subtitle = self.legend()
+        self.note = note
+        self.border_subtitle = self.legend(self.size.width or 200)
         self._built_for = None
         self.refresh()
 
@@ -102,8 +113,21 @@ class Chart(PlotextPlot):
             return len(self.series.get(name, ((), ()))[0])
         return sum(len(xs) for xs, _ in self.series.values())
 
-    def legend(self) -> str:
-        return " ".join(f"[{self.colours[k]}]━[/] {self.label_of(k)}" for k in self.series)
+    def legend(self, width: int = 200) -> str:
+        """The note, then the curves' names in their colours: whole entries that fit in `width` cells
+        (less the border's corners), then `…` where some were left out."""
+        entries = [(self.note, "")] if self.note else []
+        entries += [(f"━ {self.label_of(k)}", self.colours[k]) for k in self.series]
+        room, used, out = max(width - 6, 1), 0, []
+        for i, (entry, colour) in enumerate(entries):
+            more = i < len(entries) - 1
+            need = used + (1 if out else 0) + len(entry)
+            if need > room - (2 if more else 0):  # room for ` …` after it, unless it is the last
+                out.append("…")
+                break
+            used = need
+            out.append(f"[{colour}]━[/] {escape(entry[2:])}" if colour else f"[dim]{escape(entry)}[/]")
+        return " ".join(out)
 
     def label_of(self, name: str) -> str:
         return name.removesuffix("_acc").removesuffix("_auc") if self.short_labels else name
@@ -115,13 +139,16 @@ class Chart(PlotextPlot):
             return Text(self.empty_text, style="dim italic", justify="center")
         size = (self.size.width, self.size.height)
         try:
-            if self._built_for != size:
+            if self._built_for != size or self._drawing is None:
                 self.plt.clear_data()
                 self.plt.clear_figure()
                 self.draw(max(20, self.size.width))  # about a point per column: plotext joins them with lines
+                # built once per size and data: plotext's build applies a log scale to its own data
+                # again each time it runs (a ROC chart drawn twice fails on the log of a log)
+                self._drawing = super().render()
                 self._built_for = size
                 self.draws += 1
-            return super().render()
+            return self._drawing
         except Exception as e:  # odd data must not take the dashboard down
             self._built_for = None
             return Text(f"cannot draw this chart: {e!r}", style="red", justify="center")
@@ -232,7 +259,8 @@ class TitleBar(Static):
 
 
 class GpuStrip(Static):
-    """One line: utilisation and memory of each local GPU, or "no GPU"."""
+    """One line: utilisation and memory of each local GPU (and the job's share), or without a GPU
+    the CPU's use and the memory; fitted to its width, the bars and names leaving first."""
 
     DEFAULT_CSS = """
     GpuStrip {
@@ -245,42 +273,18 @@ class GpuStrip(Static):
     def __init__(self, **kwargs) -> None:
         super().__init__("GPU: …", **kwargs)
         self.samples: list[GpuSample] | None = None
+        self.host: HostSample | None = None
         self.pid: int | None = None
         self.text = "GPU: …"
+        self._shown = False
 
-    def show(self, samples: list[GpuSample] | None, pid: int | None = None) -> None:
-        """Draw `samples`; `pid`: the run's process, whose own GPU memory is shown as `job`."""
-        self.samples = samples
-        self.pid = pid
-        if not samples:
-            self.text = "no GPU"
-            self.update(Text.assemble(("GPU ", "bold"), ("no GPU", "dim")), layout=False)
-            return
-        out = Text()
-        plain = []
-        for s in samples:
-            mem = s.mem_used / s.mem_total * 100 if s.mem_total else 0.0
-            out.append(f"GPU{s.index} ", "bold")
-            out.append(f"{s.name}  ", "dim")
-            out.append("util ")
-            out.append_text(bar(s.util))
-            out.append(f" {s.util:3.0f}%   mem ")
-            out.append_text(bar(mem))
-            out.append(f" {s.mem_used / 2**30:.1f}/{s.mem_total / 2**30:.1f} GiB")
-            line = f"GPU{s.index} {s.name} util {s.util:.0f}% mem {s.mem_used / 2**30:.1f}/{s.mem_total / 2**30:.1f} GiB"
-            job = s.memory_of(pid) if pid is not None else None
-            if job is not None:
-                out.append(f"  job {job / 2**30:.1f} GiB", "bold")
-                line += f" job {job / 2**30:.1f} GiB"
-            out.append("    ")
-            plain.append(line)
-        self.text = "   ".join(plain)
-        self.update(out, layout=False)
+    def show(self, samples: list[GpuSample] | None, pid: int | None = None, host: HostSample | None = None) -> None:
+        """Draw `samples` (or `host` without a GPU); `pid`: the run's process, whose own memory is shown as `job`."""
+        self.samples, self.host, self.pid, self._shown = samples, host, pid, True
+        self.text = strip_plain(samples, host, pid)
+        self.refresh()
 
-
-def bar(percent: float, width: int = 10) -> Text:
-    """A small horizontal bar, green to red with load."""
-    percent = max(0.0, min(100.0, percent))
-    full = round(percent / 100 * width)
-    colour = "green" if percent < 60 else "yellow" if percent < 85 else "red"
-    return Text.assemble(("█" * full, colour), ("░" * (width - full), "grey37"))
+    def render(self) -> RenderResult:
+        if not self._shown:
+            return Text("GPU: …", "dim")
+        return strip_text(self.samples, self.host, self.pid, max(self.content_size.width, 1))

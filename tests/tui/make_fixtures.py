@@ -19,6 +19,7 @@ T0 = 1735812000.0  # 2025-01-02 10:00:00 UTC
 FORGET_ID = "20250102-100000-forget-a1b2c3"
 AUDIT_ID = "20250102-103000-audit-d4e5f6"
 FAILED_ID = "20250102-093000-train-0f0f0f"
+DEMO_ID = "20250102-110000-demo-7d7d7d"
 ATTACKS = ("confidence", "entropy", "loss")
 
 
@@ -97,7 +98,8 @@ def forget_run(rng: random.Random) -> None:
         {
             "command": "forget",
             "argv": ["forget", "--recipe", "cifar10-resnet18", "--method", "dau", "--forget", "random:10%"],
-            "config": {"method": "dau", "recipe": "cifar10-resnet18", "epochs": epochs},
+            "config": {"method": "dau", "recipe": "cifar10-resnet18", "epochs": epochs,
+                       "checkpoint": "/data/models/cifar10-resnet18.pt"},
             "device": "cuda:0",
             "status": "completed",
             "started": T0,
@@ -129,7 +131,7 @@ def audit_run(rng: random.Random) -> None:
             fpr, tpr = roc_curve(rng, auc)
             events.append(ev(t + i, "roc", attack=attack, pair=pair, fpr=fpr, tpr=tpr, auc=auc))
             results[f"{attack}_{pair}_auc"] = auc
-    summary = {"mia_efficacy": 0.512, "forget_auc": 0.51, "retain_auc": 0.6}
+    summary = {"verdict": "superficial", "mia_efficacy": 0.512, "forget_auc": 0.51, "retain_auc": 0.6}
     events.append(
         ev(t + 6.9, "epoch", phase="audit", epoch=1, epochs=1, metrics={"ua": 12.4, "forget_acc": 87.6, "test_acc": 87.2},
            auc={a: results[f"{a}_forget_vs_val_auc"] for a in ATTACKS})
@@ -157,7 +159,7 @@ def audit_run(rng: random.Random) -> None:
         {
             "command": "audit",
             "argv": ["audit", "--checkpoint", "forgotten.pt"],
-            "config": {"attacks": list(ATTACKS)},
+            "config": {"attacks": list(ATTACKS), "checkpoint": "forgotten.pt"},
             "device": "cuda:0",
             "status": "completed",
             "started": t,
@@ -198,6 +200,63 @@ def failed_run(rng: random.Random) -> None:
     )
 
 
+def demo_run(rng: random.Random) -> None:
+    """`dau demo`: a training, DAU (a long attacker warm-up, then a short game), then one verdict per
+    model in the order the demo judges them (original, dau, retrain, fake); the events name no model."""
+    t = T0 + 3600
+    events = [ev(t, "status", status="running"), ev(t + 0.1, "log", level="info", message="1/4 training a cnn on digits"),
+              ev(t + 0.2, "phase", phase="train", total=60, epochs=3)]
+    for step in range(1, 61):
+        loss = 2.3 * math.exp(-step / 12) + 0.05 + rng.gauss(0, 0.02)
+        events.append(ev(t + 0.2 + step * 0.1, "step", phase="train", step=step, total=60, epoch=1 + (step - 1) // 20,
+                         loss=r(loss), acc=r(100 * (1 - math.exp(-step / 10)), 2), images_per_s=r(150 + rng.gauss(0, 5), 1)))
+        if step % 20 == 0:
+            events.append(ev(t + 0.25 + step * 0.1, "epoch", phase="train", epoch=step // 20, epochs=3,
+                             metrics={"train_acc": r(100 - 30 / step, 2), "val_acc": r(98 - 40 / step, 2)}, auc={}))
+    t += 7
+    warmup, total = 300, 40
+    events += [ev(t, "log", level="info", message="2/4 forgetting class 3 with DAU"),
+               ev(t + 0.1, "phase", phase="attacker warm-up", total=warmup, epochs=0)]
+    for s in range(1, warmup + 1):
+        a = 0.69 - 0.45 * (1 - math.exp(-s / 60)) + rng.gauss(0, 0.01)
+        events.append(ev(t + 0.1 + s * 0.01, "step", phase="attacker warm-up", step=s, total=warmup, epoch=0,
+                         attacker_loss=r(a), attacker_acc=r(55 + 40 * (1 - math.exp(-s / 60)), 2)))
+    t += 4
+    events.append(ev(t, "phase", phase="dau", total=total, epochs=4))
+    for step in range(1, total + 1):
+        events.append(dau_step(rng, t + step * 0.2, step, total, 1 + (step - 1) // 10))
+        if step % 10 == 0:
+            p = step / total
+            events.append(ev(t + step * 0.2 + 0.05, "epoch", phase="dau", epoch=step // 10, epochs=4,
+                             metrics={"forget_acc": r(99 * (1 - p), 2), "retain_acc": r(99.5 - p, 2), "attacker_auc": r(0.8 - 0.3 * p)},
+                             auc={a: r(0.8 - 0.3 * p - 0.01 * i) for i, a in enumerate(ATTACKS)}))
+    t += 10
+    events.append(ev(t, "log", level="info", message="4/4 verdicts against 4 + 4 reference models"))
+    verdicts = [("not forgotten", "output: ABOVE retrained models (z 14.2; 4 references: 0.0 ± 0.9)"),
+                ("forgotten", "all four tests like retrained models"),
+                ("forgotten", "all four tests like retrained models"),
+                ("superficial", "relearning: ABOVE retrained models (100.0 % of the other forget images back after 40 steps)")]
+    for i, (verdict, reason) in enumerate(verdicts):
+        events.append(ev(t + i, "verdict", verdict=verdict, reasons=[reason], tests={}))
+    summary = {"verdict": "forgotten", "ua": 100.0, "ra": 99.83, "ta": 96.89, "mia_efficacy": 100.0, "time_ratio": 0.74}
+    events += [ev(t + 4, "result", metrics=summary), ev(t + 4.1, "status", status="completed")]
+    write_run(
+        DEMO_ID,
+        {
+            "command": "demo",
+            "argv": ["demo"],
+            "config": {"recipe": "digits-cnn"},
+            "device": "cpu",
+            "status": "completed",
+            "started": T0 + 3600,
+            "ended": r(t + 4.1, 3),
+            "summary": summary,
+            "outputs": {m: f"/runs/{DEMO_ID}/{m}.pt" for m in ("original", "dau", "retrain", "fake")},
+        },
+        events,
+    )
+
+
 def main() -> None:
     if ROOT.exists():
         shutil.rmtree(ROOT)
@@ -205,6 +264,7 @@ def main() -> None:
     forget_run(rng)
     audit_run(rng)
     failed_run(rng)
+    demo_run(rng)
     total = sum(p.stat().st_size for p in ROOT.rglob("*") if p.is_file())
     print(f"wrote {ROOT} ({total / 1024:.0f} KiB)")
 

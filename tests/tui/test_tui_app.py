@@ -19,7 +19,8 @@ from tui.screens.help import HelpScreen
 from tui.screens.run import RunScreen
 from tui.screens.runs import RunsScreen
 from tui.widgets import Chart, GpuStrip, RocChart
-from tui_helpers import AUDIT_ID, FAILED_ID, FORGET_ID, append, make_running_run, no_gpu, step_event, wait_until
+from tui_helpers import (AUDIT_ID, DEMO_ID, FAILED_ID, FORGET_ID, append, make_running_run, no_gpu, row_cells,
+                         step_event, wait_until)
 
 SIZE = (120, 40)
 
@@ -42,13 +43,23 @@ async def test_runs_list_shows_every_run(runs: Path):
     app = app_for(runs)
     async with app.run_test(size=SIZE) as pilot:
         table = app.screen.query_one(DataTable)
-        await wait_until(pilot, lambda: table.row_count == 3, what="three rows")
-        rows = [[str(c) for c in table.get_row_at(i)] for i in range(3)]
-        # newest first, with command, status, start, duration and headline metrics
-        assert [r[0] for r in rows] == [AUDIT_ID, FORGET_ID, FAILED_ID]
-        assert rows[1][1:5] == ["forget", "✓ completed", "2025-01-02 10:00", "1m01s"]
-        assert "ua=12.4" in rows[1][5]
-        assert rows[2][2] == "✗ failed" and "CUDA out of memory" in rows[2][5]
+        await wait_until(pilot, lambda: table.row_count == 4, what="four rows")
+        rows = [row_cells(table, i) for i in range(4)]
+        # newest first, with command, model, verdict, status, duration and headline numbers (at 120
+        # columns the start time gives way first)
+        assert [r["id"] for r in rows] == [DEMO_ID, AUDIT_ID, FORGET_ID, FAILED_ID]
+        assert "started" not in rows[0]
+        forget = rows[2]
+        assert [forget[k] for k in ("command", "model", "status")] == ["forget", "cifar10-resnet18.pt", "✓ completed"]
+        assert forget["metrics"].startswith("test 87.2  UA 12.4")
+        assert (rows[1]["model"], rows[1]["verdict"]) == ("forgotten.pt", "superficial")
+        assert rows[3]["status"] == "✗ failed" and "CUDA out of memory" in rows[3]["metrics"]
+        await pilot.resize_terminal(200, 40)  # room for every column, each whole
+        await wait_until(pilot, lambda: "started" in row_cells(table, 2), what="the start column")
+        forget = row_cells(table, 2)
+        assert (forget["started"], forget["duration"]) == ("2025-01-02 10:00", "1m01s")
+        assert forget["metrics"] == "test 87.2  UA 12.4  RA 98.1  MIA 0.512"
+        assert "CUDA out of memory: tried to allocate 2.00 GiB" in row_cells(table, 3)["metrics"]
         assert isinstance(app.screen, RunsScreen)  # nothing is running: stays on the list
 
 
@@ -56,12 +67,13 @@ async def test_enter_opens_a_run_and_escape_goes_back(runs: Path):
     app = app_for(runs)
     async with app.run_test(size=SIZE) as pilot:
         table = app.screen.query_one(DataTable)
-        await wait_until(pilot, lambda: table.row_count == 3)
-        await pilot.press("down", "enter")
+        await wait_until(pilot, lambda: table.row_count == 4)
+        await pilot.press("down", "down", "enter")
         screen = run_screen(app)
         assert screen.run_dir.name == FORGET_ID
         await wait_until(pilot, lambda: screen.updates > 0, what="first update")
-        assert chart(app, "attacker").point_count("attacker_loss") == 170
+        assert chart(app, "attacker").point_count("attacker_loss") == 150  # the 20 warm-up steps apart
+        assert chart(app, "attacker").note == "warm-up 20 steps 0.640→0.394"
         assert set(chart(app, "defender").series) == {"defender_loss", "ce", "adv", "bt"}
         assert chart(app, "accuracy").point_count("forget_acc") == 7
         assert set(chart(app, "accuracy").series) == {"forget_acc", "retain_acc", "val_acc"}
@@ -112,10 +124,12 @@ async def test_a_lost_running_run_is_not_followed(runs: Path):
     app = app_for(runs)
     async with app.run_test(size=SIZE) as pilot:
         table = app.screen.query_one(DataTable)
-        await wait_until(pilot, lambda: table.row_count == 4)
+        await wait_until(pilot, lambda: table.row_count == 5)
         await pilot.pause(0.3)
         assert isinstance(app.screen, RunsScreen)
-        assert str(table.get_row_at(0)[2]) == "? lost (process gone)"
+        assert row_cells(table, 0)["status"] == "?"  # at 120 columns the status is its sign alone
+        await pilot.resize_terminal(170, 40)
+        await wait_until(pilot, lambda: row_cells(table, 0)["status"] == "? lost (process gone)", what="the status in words")
 
 
 WRITER = textwrap.dedent(
@@ -152,9 +166,9 @@ async def test_events_appended_by_another_process_reach_the_charts(runs: Path):
             writer.wait(10)
         assert chart(app, "accuracy").point_count("forget_acc") == 12
         assert screen.snapshot.step == 120 and screen.snapshot.total == 1000
-        # the bar and the ETA follow the steps
-        assert "step 120/1000" in str(screen.query_one("#phase").render())
-        assert "ETA" in str(screen.query_one("#eta").render())
+        # the percent, the ETA and the bar follow the steps
+        progress = str(screen.query_one("#progress").render())
+        assert progress.startswith(" 12%  ETA ") and "step 120/1000" in progress
 
 
 async def test_a_half_written_line_waits_for_its_end(runs: Path):
@@ -197,7 +211,7 @@ async def test_unknown_events_and_a_vanished_run_do_not_crash(runs: Path):
         await pilot.press("escape")
         assert isinstance(app.screen, RunsScreen)
         table = app.screen.query_one(DataTable)
-        await wait_until(pilot, lambda: table.row_count == 3, what="the list without the gone run")
+        await wait_until(pilot, lambda: table.row_count == 4, what="the list without the gone run")
 
 
 async def test_refresh_reads_the_run_again_from_the_start(runs: Path):
@@ -210,7 +224,7 @@ async def test_refresh_reads_the_run_again_from_the_start(runs: Path):
         await pilot.press("r")
         await wait_until(pilot, lambda: screen.updates > updates, what="a fresh read")
         assert screen.snapshot.events == 184  # read again, not added twice
-        assert chart(app, "attacker").point_count() == 170
+        assert chart(app, "attacker").point_count() == 150
 
 
 async def test_no_gpu_is_shown_and_the_dashboard_goes_on(runs: Path):
@@ -221,8 +235,8 @@ async def test_no_gpu_is_shown_and_the_dashboard_goes_on(runs: Path):
         app = app_for(runs, run=runs / FORGET_ID, gpu_reader=reader)
         async with app.run_test(size=SIZE) as pilot:
             strip = app.screen.query_one(GpuStrip)
-            await wait_until(pilot, lambda: strip.samples is None and strip.text == "no GPU")
-            assert "no GPU" in str(strip.render())
+            await wait_until(pilot, lambda: strip.samples is None and strip.text.startswith("no GPU  CPU "))
+            assert str(strip.render()).startswith("no GPU   CPU ")
             await wait_until(pilot, lambda: run_screen(app).updates > 0)
 
 
@@ -269,7 +283,7 @@ async def test_an_audits_verdict_and_its_tests_are_shown_and_arrive_live(runs: P
         panel = screen.query_one("#verdict")
         await wait_until(pilot, lambda: screen.updates > 0 and panel.display, what="the verdict panel")
         lines = str(panel.render()).splitlines()
-        assert lines[0].startswith("verdict SUPERFICIAL  relearning: ABOVE retrained models")
+        assert lines[0].startswith("verdict of forgotten.pt SUPERFICIAL  relearning: ABOVE retrained models")
         assert [ln.split()[0] for ln in lines[1:]] == ["output", "membership", "relearning", "probe"]
         assert "above refs" in lines[3] and "62.8 %" in lines[3] and "(n=16)" in lines[3]
         assert "like refs" in lines[1] and "AUC 0.47" in lines[1]

@@ -12,7 +12,7 @@ import typer
 from typer.testing import CliRunner
 
 from dau_cli.errors import DauError
-from tui_helpers import AUDIT_ID, FAILED_ID, FORGET_ID
+from tui_helpers import AUDIT_ID, DEMO_ID, FAILED_ID, FORGET_ID
 
 REPO = Path(__file__).resolve().parents[2]
 COMMAND_FILE = REPO / "dau_cli" / "cli" / "tui.py"
@@ -69,7 +69,7 @@ def test_no_argument_opens_the_runs_list(cli, runs: Path):
 
 @pytest.mark.parametrize(
     "arg, expected",
-    [(FORGET_ID, FORGET_ID), ("20250102-0930", FAILED_ID), ("latest", AUDIT_ID)],
+    [(FORGET_ID, FORGET_ID), ("20250102-0930", FAILED_ID), ("latest", DEMO_ID)],
 )
 def test_a_run_by_id_prefix_or_latest(cli, runs: Path, arg: str, expected: str):
     app, opened = cli
@@ -86,7 +86,7 @@ def test_a_run_by_path_and_another_home(cli, runs: Path, tmp_path: Path):
     assert opened[0].runs_root == tmp_path / "elsewhere" / "runs"
 
 
-@pytest.mark.parametrize("arg, message", [("nope", "no run 'nope'"), ("20250102", "matches 3 runs")])
+@pytest.mark.parametrize("arg, message", [("nope", "no run 'nope'"), ("20250102", "matches 4 runs")])
 def test_unknown_or_ambiguous_runs_are_a_user_error(cli, runs: Path, arg: str, message: str):
     app, opened = cli
     result = CliRunner().invoke(app, ["tui", arg], env={"COLUMNS": "200"})

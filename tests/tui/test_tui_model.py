@@ -153,13 +153,15 @@ def test_model_of_the_recorded_dau_run():
     m.apply_all(list(read_events(FIXTURES / FORGET_ID)))
     snap = m.snapshot()
     assert snap.dau and snap.status == "completed"
-    assert {k: len(v[0]) for k, v in snap.steps.items() if k in ("attacker_loss", "bt")} == {"attacker_loss": 170, "bt": 150}
+    assert {k: len(v[0]) for k, v in snap.steps.items() if k in ("attacker_loss", "bt")} == {"attacker_loss": 150, "bt": 150}
     assert set(snap.auc) == {"confidence", "entropy", "loss"}
     aucs = snap.auc["confidence"][1]
     assert len(aucs) == 7 and aucs[-1] < aucs[0] and abs(aucs[-1] - 0.5) < 0.05
     assert snap.metrics["forget_acc"][0] == (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0)  # epoch 0: before unlearning
-    # the warm-up's attacker steps come first, the DAU steps after them
-    assert snap.steps["attacker_loss"][0][:2] == (1.0, 2.0) and snap.steps["ce"][0][0] == 21.0
+    # the attacker's warm-up is kept apart, on its own axis; the game's steps start at 1
+    assert snap.warmup_steps == 20 and snap.warmup_phase == "attacker warm-up"
+    assert snap.warmup["attacker_loss"][0] == tuple(float(s) for s in range(1, 21))
+    assert snap.steps["attacker_loss"][0][:2] == (1.0, 2.0) and snap.steps["ce"][0][0] == 1.0
     assert snap.result["ua"] == 12.4
     assert snap.rate == pytest.approx(2.5, rel=0.01)  # one step each 0.4 s
 
@@ -333,7 +335,7 @@ def test_the_dashboard_and_the_terminal_colour_each_verdict_alike():
     from rich.text import Text
 
     from dau_cli.verdicts import VERDICT_STYLE, VERDICTS, verdict_markup
-    from tui.format import verdict_text
+    from tui.panels import verdict_text
     from tui.model import Verdict
 
     assert set(VERDICT_STYLE) == set(VERDICTS) and len(set(VERDICT_STYLE.values())) == len(VERDICTS)

@@ -14,6 +14,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "runs"
 FORGET_ID = "20250102-100000-forget-a1b2c3"
 AUDIT_ID = "20250102-103000-audit-d4e5f6"
 FAILED_ID = "20250102-093000-train-0f0f0f"
+DEMO_ID = "20250102-110000-demo-7d7d7d"
 
 
 def no_gpu() -> None:
@@ -82,3 +83,38 @@ async def wait_until(pilot, predicate: Callable[[], bool], timeout: float = 20.0
             return
         await pilot.pause(0.05)
     assert predicate(), f"timed out waiting for {what or predicate}"
+
+
+def screen_text(app) -> str:
+    """The screen on show as plain text, one line per row (what a terminal would show)."""
+    import io
+
+    from rich.console import Console
+
+    width, height = app.size
+    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True, color_system="truecolor",
+                      record=True, legacy_windows=False, safe_box=False)
+    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
+    return console.export_text()
+
+
+def row_cells(table, row: int) -> dict[str, str]:
+    """One row of the runs table as {column key: its text}, for the columns on show."""
+    return {col.key.value: str(cell) for col, cell in zip(table.ordered_columns, table.get_row_at(row))}
+
+
+def cut_numbers(text: str) -> list[str]:
+    """What looks like a number cut short on a screen's lines (outside the charts, whose axes are
+    plotext's): a digit just before `…`, or a digit in the last column (cropped at the edge)."""
+    import re
+
+    lines = text.splitlines()
+    width = max((len(line) for line in lines), default=0)
+    bad = []
+    for line in lines:
+        if line[:1] in ("│", "╭", "╰"):
+            continue
+        bad += re.findall(r"\S*\d…", line)
+        if len(line.rstrip()) >= width and line.rstrip()[-1:].isdigit():
+            bad.append(line)
+    return bad

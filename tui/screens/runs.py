@@ -17,15 +17,24 @@ from textual.worker import get_current_worker
 
 from dau_cli.runs import list_runs
 
-from ..format import clip, duration_of, status_text
+from dau_cli.verdicts import styled_verdict
+
+from ..fit import Column, Fitted, clip_words, fit_columns, fit_fields
+from ..format import duration_of, headline, model_name, status_text
 from ..messages import OpenRun, RunsListed
-from ..model import fmt_duration, fmt_metrics, fmt_time
+from ..model import fmt_duration, fmt_time
 from ..widgets import TitleBar
 
-#: Widest headline-metrics cell, so the runs table fits 120 columns.
-METRICS_WIDTH = 36
 #: How often the runs list is re-read, in seconds.
 LIST_INTERVAL = 2.0
+#: The columns, in their order: (key, heading).
+COLUMNS = (("id", "Run"), ("command", "Command"), ("model", "Model"), ("verdict", "Verdict"), ("status", "Status"),
+           ("duration", "Duration"), ("started", "Started"), ("metrics", "Headline"))
+#: What gives way, in order, when the table is wider than the screen: the run, command, model and
+#: verdict stay (the model narrows last, at word breaks); no cell is ever cut inside a number.
+GIVE_WAY = (("started", "drop"), ("metrics", "narrow"), ("duration", "drop"), ("status", "compact"),
+            ("metrics", "drop"), ("model", "narrow"), ("status", "drop"))
+LEAST = {"metrics": 24, "model": 10}
 
 
 class RunsTable(DataTable):
@@ -63,20 +72,14 @@ class RunsScreen(Screen):
         self.runs: list[dict[str, Any]] = []
         self._listed_once = False
         self._hidden_listing: RunsListed | None = None
+        self.fitted: Fitted | None = None  # the columns on show and their widths
         self._stop = threading.Event()
         self._wake = threading.Event()
 
     def compose(self) -> ComposeResult:
         yield TitleBar("runs")
         yield Static(f"Runs in {self.root_label}", id="runs-title")
-        table = RunsTable(cursor_type="row", zebra_stripes=True, id="runs")
-        table.add_column("Run", key="id")
-        table.add_column("Command", key="command")
-        table.add_column("Status", key="status")
-        table.add_column("Started", key="started")
-        table.add_column("Duration", key="duration")
-        table.add_column("Headline metrics", key="metrics")
-        yield table
+        yield RunsTable(cursor_type="row", zebra_stripes=True, id="runs")
         yield Static("", id="runs-empty")
         yield Footer()
 
@@ -118,30 +121,29 @@ class RunsScreen(Screen):
             message, self._hidden_listing = self._hidden_listing, None
             self._show_runs(message)
 
+    def on_resize(self) -> None:
+        if self._listed_once:
+            self._show_runs(RunsListed(self.runs))
+
     def _show_runs(self, message: RunsListed) -> None:
         self.runs = message.runs
         table = self.query_one(RunsTable)
         selected = None
         if table.row_count and table.cursor_row < table.row_count:
             selected = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
-        table.clear()
         now = time.time()
-        for info in self.runs:
-            summary = info.get("summary") if isinstance(info.get("summary"), dict) else {}
-            if info.get("status") in ("failed", "damaged") and info.get("error"):
-                metrics = Text(clip(str(info["error"]), METRICS_WIDTH), style="red")
-            else:
-                metrics = Text(clip(fmt_metrics(summary, limit=3), METRICS_WIDTH))
-            st = status_text(info)
-            table.add_row(
-                Path(info["dir"]).name,
-                str(info.get("command", "?")),
-                st,
-                fmt_time(info.get("started")),
-                fmt_duration(duration_of(info, now)),
-                metrics,
-                key=info["dir"],
-            )
+        cells = [self._cells(info, now) for info in self.runs]
+        fitted = self._fit(cells, table.size.width or self.size.width)
+        if fitted != self.fitted:
+            table.clear(columns=True)
+            for key, heading in COLUMNS:
+                if key in fitted.widths:
+                    table.add_column("" if key in fitted.compact else heading, width=fitted.widths[key], key=key)
+            self.fitted = fitted
+        else:
+            table.clear()
+        for info, row in zip(self.runs, cells):
+            table.add_row(*(self._cell(key, row, fitted) for key in fitted.widths), key=info["dir"])
         empty = self.query_one("#runs-empty", Static)
         empty.update("" if self.runs else "No runs yet. Start one, e.g. `dau forget ... --method dau`.")
         empty.display = not self.runs
@@ -153,6 +155,42 @@ class RunsScreen(Screen):
             self.call_after_refresh(self.open_run, Path(live["dir"]))
         elif selected is not None:
             self._move_to(selected)
+
+    @staticmethod
+    def _cells(info: dict[str, Any], now: float) -> dict[str, Any]:
+        """One run's cells, whole: words, Rich texts, or a list of headline fields."""
+        summary = info.get("summary") if isinstance(info.get("summary"), dict) else {}
+        verdict = summary.get("verdict")
+        failed = info.get("status") in ("failed", "damaged") and info.get("error")
+        return {"id": Path(info["dir"]).name, "command": str(info.get("command", "?")), "model": model_name(info),
+                "verdict": verdict if isinstance(verdict, str) else "", "status": info,
+                "duration": fmt_duration(duration_of(info, now)), "started": fmt_time(info.get("started")),
+                "metrics": str(info["error"]) if failed else headline(summary), "failed": bool(failed)}
+
+    @staticmethod
+    def _fit(cells: list[dict[str, Any]], width: int) -> Fitted:
+        def wide(key: str, row: dict[str, Any]) -> int:
+            value = row[key]
+            if key == "status":
+                return status_text(value).cell_len
+            return len("  ".join(value)) if isinstance(value, list) else len(value)
+
+        columns = [Column(key, max([len(heading), *(wide(key, r) for r in cells)]), LEAST.get(key, 0),
+                          1 if key == "status" else 0) for key, heading in COLUMNS]
+        return fit_columns(columns, width - 2, GIVE_WAY)  # 2: the table's scroll bar
+
+    @staticmethod
+    def _cell(key: str, row: dict[str, Any], fitted: Fitted) -> str | Text:
+        width, value = fitted.widths[key], row[key]
+        if key == "status":
+            return status_text(value, compact=key in fitted.compact)
+        if key == "verdict":
+            return styled_verdict(value) if value else Text("")
+        if key == "metrics":
+            if row["failed"]:
+                return Text(clip_words(value, width), style="red")
+            return Text(fit_fields(value, width))
+        return value if key == "id" else clip_words(value, width)
 
     def _move_to(self, key: str) -> None:
         table = self.query_one(RunsTable)
