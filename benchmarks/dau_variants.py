@@ -20,12 +20,12 @@ import statistics
 from pathlib import Path
 
 from dau_cli.config import resolve
+from dau_cli.engine import operations
 from dau_cli.engine.audit import AVG_GAP_METRICS, audit, avg_gap
-from dau_cli.engine.checkpoint import load_checkpoint, restore, restore_model, unpack_masks
+from dau_cli.engine.checkpoint import unpack_masks
 from dau_cli.engine.compare import parse_seeds
-from dau_cli.engine.forget import original_train_config, unlearn
-from dau_cli.engine.forget_sets import retain_indices, select_forget_set
-from dau_cli.engine.train import pick_device
+from dau_cli.engine.forget import original_train_config
+from dau_cli.engine.forget_sets import retain_indices
 from dau_cli.runs import EventSink
 
 COLUMNS = ("ua", "ra", "ta", "mia_efficacy", "avg_gap", "relearn_20", "relearn_40", "probe", "output_z", "wall_time_s",
@@ -52,9 +52,8 @@ def main() -> None:
     args = ap.parse_args()
 
     spec = {"classes": args.classes} if args.classes else {"random": args.random}
-    device = pick_device(args.device)
-    ckpt = load_checkpoint(args.checkpoint)
-    _, data = restore(ckpt, device)
+    opened = operations.open_checkpoint(args.checkpoint, args.device)
+    ckpt, data, device = opened.ckpt, opened.data, opened.device
     masks = unpack_masks(ckpt.get("masks", {})) or None
     variants = {"retrain": ("retrain", []), "original": ("original", [])}  # retrain first: the reference
     for v in args.variant:
@@ -68,17 +67,17 @@ def main() -> None:
     except ImportError:
         relearn = None
     for seed in parse_seeds(args.seeds):
-        fs = select_forget_set(data.labels, data.splits["train"], seed=seed, num_classes=data.num_classes,
-                               class_names=ckpt.get("class_names"), **spec)
+        fs = operations.forget_set(opened, spec, seed)
         retain = retain_indices(data.splits["train"], fs.indices)
         ref = next((r for r in rows if r["variant"] == "retrain" and r["seed"] == seed), None)
         for name, (method, sets) in variants.items():
             if (name, seed) in done:
                 continue
-            model = restore_model(ckpt, device)
+            cell = operations.open_checkpoint(ckpt, str(device), data=data)  # the original's weights, afresh
+            model = cell.model
             cost = {"wall_time_s": 0.0, "image_passes": 0}
             if method != "original":
-                cost = unlearn(ckpt, model, data, fs, method, resolve(sets=sets), EventSink(), seed)
+                cost = operations.unlearn(cell, fs, method, resolve(sets=sets), EventSink(), seed)
             report = audit(model, data, fs, attacks=False)
             row = {"variant": name, "method": method, "sets": sets, "seed": seed, "forget": spec,
                    **{k: report[k] for k in AVG_GAP_METRICS}, "wall_time_s": cost["wall_time_s"],

@@ -23,11 +23,10 @@ import statistics
 from collections.abc import Callable
 from pathlib import Path
 
+from dau_cli.engine import operations
 from dau_cli.engine.audit import AVG_GAP_METRICS, avg_gap
 from dau_cli.engine.bank import indices_digest
-from dau_cli.engine.checkpoint import load_checkpoint, restore, restore_model
-from dau_cli.engine.forget import unlearn
-from dau_cli.engine.forget_sets import select_forget_set
+from dau_cli.engine.checkpoint import load_checkpoint
 from dau_cli.engine.jobs import Executor, InProcess, Job, failures, run_jobs
 from dau_cli.errors import DauError
 from dau_cli.runs import EventSink, Run
@@ -110,10 +109,9 @@ def cell_path(out_dir: Path, key: dict) -> Path:
 
 @functools.lru_cache(maxsize=1)
 def _load(checkpoint: str, digest: str, device: str, data_root: str | None) -> tuple:
-    """(checkpoint, data): the last one loaded in this process, shared by the cells that follow."""
-    ckpt = load_checkpoint(checkpoint)
-    _, data = restore(ckpt, device, data_root)
-    return ckpt, data
+    """(checkpoint, data): the last one opened in this process, shared by the cells that follow."""
+    opened = operations.open_checkpoint(checkpoint, device, data_root)
+    return opened.ckpt, opened.data
 
 
 def _pass_on(sink: EventSink, job: str) -> Callable[[dict], None]:
@@ -129,21 +127,21 @@ def _pass_on(sink: EventSink, job: str) -> Callable[[dict], None]:
 def run_cell(checkpoint: str, key: dict, config: dict, device: str, data_root: str | None = None,
              progress: EventSink | None = None) -> dict:
     """One cell, in whatever process the job layer runs it: restore the original, draw the seed's
-    forget set, unlearn (unless `original`), audit. Returns the cell's JSON-able dict. `progress`:
-    the comparison's sink, when the cell runs in its process (jobs.InProcess)."""
+    forget set, unlearn (unless `original`), each through engine/operations, then audit. Returns
+    the cell's JSON-able dict. `progress`: the comparison's sink, when the cell runs in its process
+    (jobs.InProcess)."""
     from dau_cli.config import resolve
     from dau_cli.engine.audit import audit
     from dau_cli.engine.train import pick_device
 
     dev = pick_device(device)
     ckpt, data = _load(checkpoint, key["checkpoint"], str(dev), data_root)
-    model = restore_model(ckpt, dev)
+    opened = operations.open_checkpoint(ckpt, str(dev), data=data)  # the original's weights, afresh
     forget_spec = dict(key["forget"])
     if "indices" in forget_spec:
         forget_spec["indices"] = Path(forget_spec["indices"])
     method, seed = key["method"], key["seed"]
-    fs = select_forget_set(data.labels, data.splits["train"], seed=seed, num_classes=data.num_classes,
-                           class_names=ckpt.get("class_names"), **forget_spec)
+    fs = operations.forget_set(opened, forget_spec, seed)
     # Its own run directory, where it runs, so the dashboard can follow the cell's unlearning.
     run = Run("compare-cell", [f"{method} seed {seed} ({key['label']})"], {"cell": key}, str(dev))
     if progress is not None:
@@ -151,8 +149,8 @@ def run_cell(checkpoint: str, key: dict, config: dict, device: str, data_root: s
     try:
         cost = {"wall_time_s": 0.0, "image_passes": 0}
         if method != "original":
-            cost = unlearn(ckpt, model, data, fs, method, resolve(base=config), run, seed)
-        report = audit(model, data, fs, sink=run)
+            cost = operations.unlearn(opened, fs, method, resolve(base=config), run, seed)
+        report = audit(opened.model, data, fs, sink=run)
         cell = {**key, **{k: report[k] for k in AVG_GAP_METRICS}, "val_acc": report["val_acc"],
                 "wall_time_s": cost["wall_time_s"], "image_passes": cost["image_passes"],
                 "forget_size": len(fs.indices),
@@ -161,8 +159,8 @@ def run_cell(checkpoint: str, key: dict, config: dict, device: str, data_root: s
             from dau_cli.engine.audit_verdict import audit_verdict
 
             # The driver filled the bank (fill_banks): this reads it and tests the unlearned model.
-            cell.update(verdict_numbers(audit_verdict(ckpt, model, data, fs, references=key["references"], workers=1,
-                                                      sink=run, device=str(dev))))
+            cell.update(verdict_numbers(audit_verdict(ckpt, opened.model, data, fs, references=key["references"],
+                                                      workers=1, sink=run, device=str(dev))))
     except BaseException as e:
         run.finish("interrupted" if isinstance(e, KeyboardInterrupt) else "failed", error=f"{type(e).__name__}: {e}")
         raise
@@ -191,17 +189,13 @@ def fill_banks(checkpoints: dict[str, Path], forget_spec: dict, seeds: list[int]
     draws its own in random forgetting; a pruned checkpoint has its own, retrained under its
     masks, shared only with checkpoints of the same masks). Returns how many distinct banks there are."""
     from dau_cli.engine.bank import bank_for
-    from dau_cli.engine.checkpoint import restore
     from dau_cli.engine.verdict import TAMPER_SETTINGS
 
     banks = {}
     for path in checkpoints.values():
-        ckpt = load_checkpoint(path)
-        _, data = restore(ckpt, "cpu", data_root)
+        opened = operations.open_checkpoint(path, "cpu", data_root)
         for seed in seeds:
-            fs = select_forget_set(data.labels, data.splits["train"], seed=seed, num_classes=data.num_classes,
-                                   class_names=ckpt.get("class_names"), **forget_spec)
-            bank = bank_for(ckpt, fs)
+            bank = bank_for(opened.ckpt, operations.forget_set(opened, forget_spec, seed))
             banks.setdefault((bank.root, bank.forget_digest, bank.exclude_seeds), bank)
     for i, bank in enumerate(banks.values()):
         if len(banks) > 1:

@@ -1,13 +1,14 @@
 """Each command's work as one function: the CLI parses and checks its flags, calls one of these, and
-prints what it returns. `dau train`, `prune` and `forget` run through them, and the demo and the
-benchmarks train through `train`; a compare cell (engine/compare.run_cell) and the audit
-(engine/audit_verdict) still have their own sequence.
+prints what it returns. `dau train`, `prune` and `forget` run through them, and so does a compare
+cell (engine/compare.run_cell: open_checkpoint, forget_set, unlearn, then its own audit); the demo
+and the benchmarks train through `train`; the audit (engine/audit_verdict) still has its own sequence.
 
-    train(config, sink)                                   -> Outcome (checkpoint, summary)
-    prune(ckpt, prune_config, config, sink)               -> Outcome
-    open_checkpoint(path, device, data_root)              -> Opened (checkpoint, model, data, device)
-    forget_set(opened, forget, seed)                      -> ForgetSet
-    forget(opened, forget_set, method, config, sink, seed) -> Forgotten (Outcome + original's numbers)
+    train(config, sink)                                    -> Outcome (checkpoint, summary)
+    prune(ckpt, prune_config, config, sink)                -> Outcome
+    open_checkpoint(path, device, data_root)               -> Opened (checkpoint, model, data, device)
+    forget_set(opened, forget, seed)                       -> ForgetSet
+    unlearn(opened, forget_set, method, config, sink, seed) -> cost (the model unlearned in place)
+    forget(opened, forget_set, method, config, sink, seed)  -> Forgotten (Outcome + original's numbers)
 
 None of them writes a file: the caller saves `Outcome.checkpoint` where the user asked (the CLI's
 `save_output`, atomically) and records it in its run. Every one reports progress through `sink`.
@@ -85,11 +86,13 @@ def prune(ckpt: dict, prune_config: Any, config: dict, sink: EventSink, data_roo
 
 
 def open_checkpoint(path: str | Path | dict, device: str | None = None, data_root: str | Path | None = None,
-                    needs_recipe_for: str | None = None) -> Opened:
+                    needs_recipe_for: str | None = None, data: Any = None) -> Opened:
     """Read and check a checkpoint (or take one already read), then restore its model and data on
     `device` (default: the device of its training recipe). `needs_recipe_for` names the work that
-    needs the training recipe (an import without one is refused in one line)."""
-    from dau_cli.engine.checkpoint import load_checkpoint, needs_recipe, restore
+    needs the training recipe (an import without one is refused in one line). `data`: the
+    checkpoint's data, already restored on `device` (by an earlier call), taken as it is: only the
+    model is restored (compare's cells in one process share their checkpoint's data)."""
+    from dau_cli.engine.checkpoint import load_checkpoint, needs_recipe, restore, restore_model
     from dau_cli.engine.forget import original_train_config
     from dau_cli.engine.train import pick_device
 
@@ -97,7 +100,10 @@ def open_checkpoint(path: str | Path | dict, device: str | None = None, data_roo
     if needs_recipe_for:
         needs_recipe(ckpt, needs_recipe_for)
     dev = pick_device(device or original_train_config(ckpt).device)
-    model, data = restore(ckpt, dev, str(data_root) if data_root else None)
+    if data is None:
+        model, data = restore(ckpt, dev, str(data_root) if data_root else None)
+    else:
+        model = restore_model(ckpt, dev)
     return Opened(ckpt, model, data, dev)
 
 
@@ -109,6 +115,15 @@ def forget_set(opened: Opened, forget: dict, seed: int = 0) -> Any:
     data = opened.data
     return select_forget_set(data.labels, data.splits["train"], seed=seed, num_classes=data.num_classes,
                              class_names=opened.ckpt.get("class_names"), **forget)
+
+
+def unlearn(opened: Opened, fs: Any, method: str, config: dict, sink: EventSink, seed: int = 0) -> dict:
+    """Unlearn the forget set `fs` from `opened.model` in place with `method` (a compare cell, which
+    measures the model itself); no audit, no new checkpoint. Returns the cost: {wall_time_s,
+    image_passes, device} (and pretrain_s where one-off work was done)."""
+    from dau_cli.engine.forget import unlearn as run_method
+
+    return run_method(opened.ckpt, opened.model, opened.data, fs, method, config, sink, seed)
 
 
 def forget(opened: Opened, fs: Any, method: str, config: dict, sink: EventSink, seed: int = 0) -> Forgotten:

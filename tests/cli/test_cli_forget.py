@@ -124,12 +124,12 @@ def test_compare_table_has_every_method_and_the_original_and_resumes(dau, ckpt, 
     assert [e["step"] for e in events if e["type"] == "step" and "job" not in e][-1] == 8
 
     # a second run reuses every finished cell: unlearning must not run again
-    import dau_cli.engine.compare as compare
+    from dau_cli.engine import operations
 
     def boom(*a, **k):
         raise AssertionError("a finished cell was recomputed")
 
-    monkeypatch.setattr(compare, "unlearn", boom)
+    monkeypatch.setattr(operations, "unlearn", boom)
     r2 = dau(*args)
     assert r2.exit_code == 0, r2.output
     assert json.loads(r2.stdout)["rows"] == json.loads(r.stdout)["rows"]

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-import dau_cli.engine.compare as compare_mod
 from dau_cli.config import resolve
+from dau_cli.engine import operations
 from dau_cli.engine.compare import compare
 from dau_cli.engine.jobs import Workers
 from dau_cli.errors import DauError
@@ -54,23 +54,23 @@ def test_ray_gives_bit_identical_cells(tiny_ckpt, tmp_path, in_process, ray_loca
 
 def test_a_failing_cell_is_reported_the_others_are_kept_and_a_rerun_completes(
         tiny_ckpt, tmp_path, in_process, monkeypatch) -> None:
-    real = compare_mod.unlearn
+    real = operations.unlearn  # a cell unlearns through it
     ran = []
 
-    def ga_seed1_breaks(ckpt, model, data, fs, method, config, sink, seed):
+    def ga_seed1_breaks(opened, fs, method, config, sink, seed):
         ran.append((method, seed))
         if (method, seed) == ("ga", 1):
             raise RuntimeError("out of memory")
-        return real(ckpt, model, data, fs, method, config, sink, seed)
+        return real(opened, fs, method, config, sink, seed)
 
-    monkeypatch.setattr(compare_mod, "unlearn", ga_seed1_breaks)
+    monkeypatch.setattr(operations, "unlearn", ga_seed1_breaks)
     with pytest.raises(DauError, match=r"1 of 8 jobs failed .*ga seed 1 \(dense\): RuntimeError: out of memory"):
         run(tiny_ckpt, tmp_path)
     assert len(cells(tmp_path)) == 7
     assert len(ran) == 6  # every unlearning cell was tried, the failure did not stop the others
 
     ran.clear()
-    monkeypatch.setattr(compare_mod, "unlearn", lambda *a: (ran.append((a[4], a[7])), real(*a))[1])
+    monkeypatch.setattr(operations, "unlearn", lambda *a: (ran.append((a[2], a[5])), real(*a))[1])
     table = run(tiny_ckpt, tmp_path)
     assert ran == [("ga", 1)]  # only the failed cell ran again
     assert cells(tmp_path) == cells(in_process[0]) and table == in_process[1] | {"rows": table["rows"]}
@@ -89,7 +89,7 @@ def test_each_cell_has_its_own_run_directory_for_the_dashboard(tiny_ckpt, monkey
     assert run["summary"]["ua"] == cell["ua"]
     assert {e.get("phase") for e in read_events(Path(run["dir"])) if e["type"] == "phase"} >= {"ft", "audit"}
 
-    monkeypatch.setattr(compare_mod, "unlearn", lambda *a: 1 / 0)
+    monkeypatch.setattr(operations, "unlearn", lambda *a: 1 / 0)
     with pytest.raises(ZeroDivisionError):
         run_cell(str(tiny_ckpt), key, config, "cpu")
     failed = [r for r in list_runs() if r["status"] == "failed"]
@@ -187,7 +187,7 @@ def test_a_cell_reads_the_bank_and_cells_without_references_keep_their_keys(tiny
     # Reruns reuse both kinds of cell, side by side in one folder, and unlearn nothing.
     for p in (folder / "cells").glob("*.json"):
         (tmp_path / "cells" / p.name).write_bytes(p.read_bytes())
-    monkeypatch.setattr(compare_mod, "unlearn", lambda *a: 1 / 0)
+    monkeypatch.setattr(operations, "unlearn", lambda *a: 1 / 0)
     assert judged_run(tiny_ckpt, tmp_path, 3) == result
     assert judged_run(tiny_ckpt, tmp_path, 0) == plain
 
