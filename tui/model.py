@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .series import SERIES_LIMIT, Series, finite
-from .series import fmt_duration, fmt_metrics, fmt_number, fmt_time  # noqa: F401 (the screens import them from here)
+from .series import fmt_duration, fmt_number, fmt_time  # noqa: F401 (the screens import them from here)
 
 #: Step keys drawn as losses. DAU's game steps carry the first five, its guarded repair steps
 #: `guard` (the relearning guard's hinge); plain training carries `loss`.

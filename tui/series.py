@@ -109,9 +109,3 @@ def fmt_number(value: Any) -> str:
         return f"{v:.1f}"
     return f"{v:.3f}"
 
-
-def fmt_metrics(metrics: dict[str, Any] | None, limit: int = 4) -> str:
-    if not metrics:
-        return ""
-    parts = [f"{k}={fmt_number(v)}" for k, v in list(metrics.items())[:limit]]
-    return "  ".join(parts)

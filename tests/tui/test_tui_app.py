@@ -300,3 +300,21 @@ async def test_an_audits_verdict_and_its_tests_are_shown_and_arrive_live(runs: P
         append(run / "events.jsonl", json.dumps(verdict) + "\n")
         await wait_until(pilot, lambda: panel.display, what="the verdict arriving")
         assert str(panel.render()) == "verdict NO REFERENCE  no reference models yet: rerun with --references 16"
+
+
+async def test_a_live_warmup_is_drawn_until_the_game_starts_then_summed_up(runs: Path):
+    run = make_running_run(runs)
+    events = run / "events.jsonl"
+    warm = [{"v": 1, "t": time.time(), "type": "step", "phase": "attacker pre-training", "step": s, "total": 1000,
+             "epoch": 0, "attacker_loss": 0.7 - s / 10000} for s in range(1, 301)]
+    append(events, "".join(json.dumps(e) + "\n" for e in warm))
+    app = app_for(runs, run=run)
+    async with app.run_test(size=(80, 24)) as pilot:
+        attacker = chart(app, "attacker")
+        await wait_until(pilot, lambda: attacker.point_count() == 300, what="the warm-up drawn")
+        assert str(attacker.border_title).startswith("Attacker pre-training") and attacker.note == ""
+        append(events, "".join(json.dumps(step_event(s)) + "\n" for s in range(1, 11)))
+        await wait_until(pilot, lambda: attacker.point_count() == 10, what="the game, from its first step")
+        assert str(attacker.border_title).startswith("Attacker loss")
+        assert attacker.note == "pre-training 300 steps 0.700→0.670"
+        assert attacker.series["attacker_loss"][0][0] == 1.0

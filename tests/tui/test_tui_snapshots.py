@@ -91,6 +91,8 @@ async def loaded(pilot) -> None:
     assert isinstance(screen, RunScreen)
     strip = screen.query_one(GpuStrip)
     await wait_until(pilot, lambda: screen.updates > 0 and strip.text != "GPU: …")
+    # without a GPU, the job's own memory comes with the reading after its pid is known
+    await wait_until(pilot, lambda: strip.host is None or (strip.pid is None) == (strip.host.job_rss is None))
     await pilot.pause(0.3)
     assert cut_numbers(screen_text(pilot.app)) == []
 

@@ -88,6 +88,7 @@ class RunScreen(Screen):
         self._charts_timer = None
         self._stop = threading.Event()
         self._wake = threading.Event()
+        self._sample = threading.Event()  # read the GPU (or CPU) now: the run's pid just became known
         self._reset = threading.Event()
 
     def compose(self) -> ComposeResult:
@@ -110,6 +111,7 @@ class RunScreen(Screen):
     def on_unmount(self) -> None:
         self._stop.set()
         self._wake.set()
+        self._sample.set()
 
     def on_resize(self) -> None:
         """The lines are fitted to the width: fit them again."""
@@ -184,8 +186,8 @@ class RunScreen(Screen):
             if (samples, host) != previous:
                 previous = (samples, host)
                 self.post_message(GpuSampled(samples, host))
-            if self._stop.wait(GPU_INTERVAL):
-                break
+            self._sample.wait(GPU_INTERVAL)
+            self._sample.clear()
 
     # -- messages
 
@@ -198,6 +200,8 @@ class RunScreen(Screen):
         pid = self._local_pid()
         if (strip.samples or strip.host) and pid != strip.pid:
             strip.show(strip.samples, pid=pid, host=strip.host)
+            if strip.host is not None:
+                self._sample.set()  # the job's own memory is read with the pid
 
     def _local_pid(self) -> int | None:
         """The run's process id where it runs on this machine (NVML sees only local processes)."""
