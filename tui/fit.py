@@ -13,8 +13,8 @@ from rich.text import Text
 ELLIPSIS = "…"
 #: Where a word may end: a long name is cut after one of these, never inside a word or a number.
 BREAKS = " -_/.,:;·()"
-#: A number, which is never cut: `-0.41`, `62.8`, `1,000`, `1e-05`, `10:30`.
-NUMBER = re.compile(r"[-+]?\d+(?:[.,:]\d+)*(?:e[-+]?\d+)?")
+#: A number, which is never cut: `-0.41`, `62.8`, `1,000`, `1e-05`, `10:30`, `10/20/40`.
+NUMBER = re.compile(r"[-+]?\d+(?:[.,:/]\d+)*(?:e[-+]?\d+)?")
 
 
 def clip_words(text: str, width: int) -> str:

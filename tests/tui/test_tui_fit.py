@@ -18,7 +18,7 @@ from tui.panels import numbers_text, strip_text, verdict_names, verdicts_text
 from tui.screens.runs import COLUMNS, GIVE_WAY
 
 WORDS = ["ua=100", "ra=99.83", "relearning:", "ABOVE", "62.8", "%", "(n=16)", "-0.41", "cifar10-resnet18.pt",
-         "0.512", "refs", "1,000", "steps", "10:30", "z-score", "+10.00"]
+         "0.512", "refs", "1,000", "steps", "10:30", "z-score", "+10.00", "10/20/40", "8/8"]
 
 
 def numbers(text: str) -> set[str]:
@@ -45,6 +45,7 @@ def test_clip_words_cuts_at_word_breaks():
     assert clip_words(reason, 60) == reason
     assert clip_words("cifar10-resnet18-dau-class3.pt", 20) == "cifar10-resnet18-…"
     assert clip_words("ua=100", 4) == "…"  # a field too long is left out whole, not shown as ua=1
+    assert clip_words("after 10/20/40 fine-tuning steps", 16) == "after…"  # not `after 10/20/…`
 
 
 def test_fit_fields_keeps_whole_fields():
