@@ -22,7 +22,7 @@ from pathlib import Path
 from dau_cli.config import resolve
 from dau_cli.engine import operations
 from dau_cli.engine.audit import AVG_GAP_METRICS, audit, avg_gap
-from dau_cli.engine.checkpoint import unpack_masks
+from dau_cli.engine.checkpoint import CheckpointView
 from dau_cli.engine.compare import parse_seeds
 from dau_cli.engine.forget import original_train_config
 from dau_cli.engine.forget_sets import retain_indices
@@ -54,7 +54,7 @@ def main() -> None:
     spec = {"classes": args.classes} if args.classes else {"random": args.random}
     opened = operations.open_checkpoint(args.checkpoint, args.device)
     ckpt, data, device = opened.ckpt, opened.data, opened.device
-    masks = unpack_masks(ckpt.get("masks", {})) or None
+    masks = CheckpointView(ckpt).masks
     variants = {"retrain": ("retrain", []), "original": ("original", [])}  # retrain first: the reference
     for v in args.variant:
         name, _, rest = v.partition("=")

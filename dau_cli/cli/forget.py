@@ -81,11 +81,12 @@ def forget(
 
     with loading("loading torch"):
         from dau_cli.engine import operations
+        from dau_cli.engine.checkpoint import CheckpointView
     with loading(f"loading {checkpoint} and its data"):
         opened = operations.open_checkpoint(checkpoint, device, data_root,
                                             needs_recipe_for="--method retrain" if method == "retrain" else None)
         fs = operations.forget_set(opened, {"classes": classes, "random": random, "indices": indices}, seed)
-    run_config = {"checkpoint": str(checkpoint), "dataset": opened.ckpt["data"]["dataset"], "method": method,
+    run_config = {"checkpoint": str(checkpoint), "dataset": CheckpointView(opened.ckpt).dataset, "method": method,
                   "seed": seed, "forget": fs.describe(),
                   method: as_dict(config)[method]}
     with open_run("forget", run_config, str(opened.device)) as run:

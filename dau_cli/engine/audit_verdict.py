@@ -25,7 +25,9 @@ NO_RECIPE = ("a recipe is needed to train reference models: this model was impor
 
 def no_reference(ckpt: dict, bank_root: Any) -> dict:
     """The verdict when the bank holds no reference for this data view, recipe and forget set."""
-    train = next((e for e in ckpt.get("lineage", []) if e.get("op") == "train"), {})
+    from dau_cli.engine.checkpoint import CheckpointView
+
+    train = CheckpointView(ckpt).train_entry or {}
     seconds = float(train.get("wall_time_s") or 0) * 32
     took = f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
     cost = f" (32 trainings like the original's, about {took} on one worker)" if seconds else ""
@@ -55,10 +57,11 @@ def audit_verdict(ckpt: dict, model: torch.nn.Module, data: Data, forget: Forget
     """
     from dau_cli.engine.bank import TAMPER_REFERENCES, bank_for
     from dau_cli.engine.references import run_tamper_tests
-    from dau_cli.engine.checkpoint import needs_recipe, training_recipe, unpack_masks
+    from dau_cli.engine.checkpoint import CheckpointView, needs_recipe
 
     sink = sink or EventSink()
-    if training_recipe(ckpt) is None:  # an import without --recipe: no reference can be trained like it
+    view = CheckpointView(ckpt)
+    if view.recipe is None:  # an import without --recipe: no reference can be trained like it
         if references:
             needs_recipe(ckpt, "--references")
         return _given(sink, {"verdict": "no reference", "tests": {}, "references": {"out": 0, "in": 0},
@@ -74,7 +77,7 @@ def audit_verdict(ckpt: dict, model: torch.nn.Module, data: Data, forget: Forget
         return _given(sink, no_reference(ckpt, bank.root))
     audited = audited_statistics(model, data, idx)
     mine = run_tamper_tests(model, data, idx, bank.spec["recipe"], TAMPER_SETTINGS,
-                            masks=unpack_masks(ckpt.get("masks", {})) or None)  # a pruned model relearns pruned
+                            masks=view.masks)  # a pruned model relearns pruned
     theirs = bank.tamper_results(TAMPER_SETTINGS, workers, sink, device, ray, limit=limit)  # the same K as above
     refs = References(out.double().numpy(), inn.double().numpy())
     result = judge(audited.double().cpu().numpy(), refs, Tampering(mine, theirs), seed)

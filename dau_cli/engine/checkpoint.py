@@ -8,8 +8,10 @@ pruning masks, and a lineage of every operation applied to it.
 
 from __future__ import annotations
 
+import functools
 import platform
 import time
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -50,14 +52,49 @@ def _is_text(head: bytes) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class CheckpointView:
+    """What commands read from a checkpoint's records, each looked up in one place:
+    `CheckpointView(ckpt).recipe`, `.masks`, `.train_entry`, ...; the checkpoint is not copied or changed."""
+
+    ckpt: dict
+
+    @property
+    def lineage(self) -> list[dict]:
+        return self.ckpt.get("lineage") or []
+
+    @property
+    def dataset(self) -> str:
+        return self.ckpt["data"]["dataset"]
+
+    @property
+    def first_op(self) -> str | None:
+        """What made the weights: `train`, or `import` for a model brought in by `dau import`."""
+        return self.lineage[0].get("op") if self.lineage else None
+
+    @property
+    def train_entry(self) -> dict | None:
+        """The first `train` entry: the run that trained the weights (None for an imported model)."""
+        return next((e for e in self.lineage if e.get("op") == "train"), None)
+
+    @property
+    def recipe(self) -> dict | None:
+        """The config the weights were trained with: the first `train` entry's, or the recipe a model
+        was imported with; None for a model imported without one (nothing can be retrained like it)."""
+        if self.first_op == "import":
+            return self.lineage[0].get("recipe")
+        train = self.train_entry
+        return train["config"] if train else (self.ckpt.get("config") or {})
+
+    @functools.cached_property
+    def masks(self) -> dict[str, torch.Tensor] | None:
+        """The pruning masks as boolean tensors (on the CPU); None for a dense checkpoint."""
+        return unpack_masks(self.ckpt.get("masks") or {}) or None
+
+
 def training_recipe(ckpt: dict) -> dict | None:
-    """The config the weights were trained with: the first `train` entry's, or the recipe a model
-    was imported with; None for a model imported without one (nothing can be retrained like it)."""
-    lineage = ckpt.get("lineage") or []
-    if lineage and lineage[0].get("op") == "import":
-        return lineage[0].get("recipe")
-    first_train = next((e for e in lineage if e.get("op") == "train"), None)
-    return first_train["config"] if first_train else (ckpt.get("config") or {})
+    """`CheckpointView(ckpt).recipe`."""
+    return CheckpointView(ckpt).recipe
 
 
 def needs_recipe(ckpt: dict, doing: str) -> dict:

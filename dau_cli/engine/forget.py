@@ -13,7 +13,7 @@ import time
 import torch
 
 from dau_cli.config import TrainConfig, resolve
-from dau_cli.engine.checkpoint import derive, lineage_entry, needs_recipe, training_recipe, unpack_masks
+from dau_cli.engine.checkpoint import CheckpointView, derive, lineage_entry, needs_recipe
 from dau_cli.engine.data import Data
 from dau_cli.engine.forget_sets import ForgetSet, retain_indices
 from dau_cli.engine.train import warm_up_imports
@@ -23,7 +23,7 @@ from dau_cli.runs import EventSink
 def original_train_config(ckpt: dict) -> TrainConfig:
     """The recipe the original model was trained with (dau's defaults for a model imported without
     one: the batch size and augmentation that methods other than retrain borrow)."""
-    return resolve(base=training_recipe(ckpt) or {})["train"]
+    return resolve(base=CheckpointView(ckpt).recipe or {})["train"]
 
 
 def unlearn(ckpt: dict, model: torch.nn.Module, data: Data, forget: ForgetSet, method: str, config: dict,
@@ -36,7 +36,7 @@ def unlearn(ckpt: dict, model: torch.nn.Module, data: Data, forget: ForgetSet, m
         needs_recipe(ckpt, "--method retrain")
     task = Task(model=model, data=data, forget=forget, retain_idx=retain_indices(data.splits["train"], forget.indices),
                 train_cfg=original_train_config(ckpt), arch=ckpt["arch"], arch_args=ckpt["arch_args"], sink=sink,
-                seed=seed, masks=unpack_masks(ckpt.get("masks", {})) or None)
+                seed=seed, masks=CheckpointView(ckpt).masks)
     device = data.images.device
     warm_up_imports()
     start = time.perf_counter()

@@ -34,8 +34,7 @@ from typing import Any
 import torch
 
 from dau_cli.config import TrainConfig, as_dict, resolve
-from dau_cli.engine.checkpoint import (derive, lineage_entry, prunable, restore, sparsity, training_recipe,
-                                       unpack_masks)
+from dau_cli.engine.checkpoint import CheckpointView, derive, lineage_entry, prunable, restore, sparsity
 from dau_cli.engine.data import Data
 from dau_cli.engine.forget_sets import retain_indices
 from dau_cli.engine.models import build_model
@@ -64,7 +63,7 @@ class PruneConfig:
 
 def masks_for(ckpt: dict, model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """The checkpoint's masks, with an all-True mask for every prunable weight it does not mask."""
-    stored = unpack_masks(ckpt.get("masks") or {})
+    stored = CheckpointView(ckpt).masks or {}
     return {name: stored[name].cpu() if name in stored else torch.ones(p.shape, dtype=torch.bool)
             for name, p in model.named_parameters() if prunable(name, p)}
 
@@ -138,9 +137,9 @@ class _RewindPointReached(Exception):
 
 
 def recorded_config(ckpt: dict) -> dict[str, dict]:
-    """The training config of the run that made the weights: lineage[0] if it is a `train`."""
-    first = ckpt["lineage"][0] if ckpt.get("lineage") else {}
-    return first.get("config") if first.get("op") == "train" else (training_recipe(ckpt) or {})
+    """The recipe the weights were trained with (CheckpointView.recipe); {} for a model imported
+    without one."""
+    return CheckpointView(ckpt).recipe or {}
 
 
 def forgotten(ckpt: dict) -> torch.Tensor:
@@ -313,8 +312,7 @@ def check_prune(ckpt: dict, pc: PruneConfig) -> None:
                            "--rewind-epoch applies to omp and imp")
         if not pc.retrain:
             raise DauError("--rewind-epoch needs retraining (rewound weights are not trained); drop --no-retrain")
-        lineage = ckpt.get("lineage") or []
-        if not lineage or lineage[0].get("op") != "train":
+        if CheckpointView(ckpt).first_op != "train":
             raise DauError("--rewind-epoch needs a checkpoint made by `dau train` (its lineage starts elsewhere)")
         epochs = resolve(base=recorded_config(ckpt))["train"].epochs
         if not 0 <= pc.rewind_epoch <= epochs:

@@ -10,8 +10,9 @@ import torch
 
 from dau_cli.config import as_dict, resolve
 from dau_cli.engine import checkpoint as ck
-from dau_cli.engine.checkpoint import (derive, lineage_entry, load_checkpoint, new_checkpoint,
-                                       pack_masks, restore, save_checkpoint, sparsity, unpack_masks)
+from dau_cli.engine.checkpoint import (CheckpointView, derive, lineage_entry, load_checkpoint, new_checkpoint,
+                                       pack_masks, restore, save_checkpoint, sparsity, training_recipe,
+                                       unpack_masks)
 from dau_cli.engine.data import load_data
 from dau_cli.engine.models import build_model
 from dau_cli.engine.train import accuracy, fit, predict
@@ -77,6 +78,27 @@ def test_masks_round_trip_as_packed_bits():
     assert packed["a.weight"]["bits"].dtype == torch.uint8 and packed["a.weight"]["bits"].numel() == 14  # ceil(105/8)
     unpacked = unpack_masks(packed)
     assert all(torch.equal(unpacked[k], masks[k]) for k in masks)
+
+
+def test_the_view_reads_the_recipe_the_train_entry_and_the_masks(tiny_ckpt):
+    ckpt = load_checkpoint(tiny_ckpt)
+    model, _ = restore(ckpt)
+    view = CheckpointView(ckpt)
+    assert view.lineage is ckpt["lineage"] and view.dataset == "digits" and view.first_op == "train"
+    assert view.train_entry is ckpt["lineage"][0] and view.recipe is ckpt["lineage"][0]["config"]
+    assert view.masks is None and training_recipe(ckpt) is view.recipe  # dense
+    # after a forget and a prune, the recipe is still the first training's, the masks the stored ones
+    masks = {"head.weight": torch.rand(model.state_dict()["head.weight"].shape) > 0.5}
+    later = derive(derive(ckpt, model, lineage_entry("forget", {}, 1.0, 1, "cpu", method="ft"), {}),
+                   model, lineage_entry("train", {"train": {"epochs": 99}}, 1.0, 1, "cpu"), {}, masks=masks)
+    assert CheckpointView(later).recipe is ckpt["lineage"][0]["config"]
+    assert torch.equal(CheckpointView(later).masks["head.weight"], masks["head.weight"])
+    # an import: its recipe, or None without one; no train entry
+    imported = {**ckpt, "lineage": [lineage_entry("import", {}, 0.0, 0, "cpu", recipe=None)]}
+    assert CheckpointView(imported).first_op == "import" and CheckpointView(imported).train_entry is None
+    assert CheckpointView(imported).recipe is None
+    imported["lineage"][0]["recipe"] = {"train": {"epochs": 3}}
+    assert CheckpointView(imported).recipe == {"train": {"epochs": 3}}
 
 
 def test_sparsity_counts_zero_conv_and_linear_weights_only():
