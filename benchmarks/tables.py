@@ -1,4 +1,6 @@
-"""The tables of docs/results.md and docs/experiments/ from the JSON lines of benchmarks/dau_variants.py.
+"""The tables of docs/results.md and docs/experiments/ from the JSON lines that benchmarks/dau_variants.py
+wrote (a sweep script since removed: `dau compare --methods "dau,dau[dau.KEY=VALUE]"` measures settings
+side by side now; docs/experiments/README.md says how to see the script).
 
 One script for every folder of such rows (one JSON line per variant and seed); it knows a folder
 by the end of its name and prints that folder's tables.md:

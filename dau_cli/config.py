@@ -313,27 +313,29 @@ def _coerce(dotted: str, f: dataclasses.Field, value: Any, where: str = "") -> A
     return value
 
 
-def parse_sets(items: list[str]) -> dict[str, str]:
-    """`--set KEY=VALUE` items -> {KEY: VALUE}, keys checked."""
+def parse_sets(items: list[str], where: str = "--set") -> dict[str, str]:
+    """`--set KEY=VALUE` items -> {KEY: VALUE}, keys checked; errors name `where` they came from."""
     out = {}
     for item in items:
         key, eq, value = item.partition("=")
         if not eq:
-            raise DauError(f"--set needs KEY=VALUE, got '{item}' (e.g. --set train.lr=0.05)")
-        _field(key.strip(), where="--set")
+            raise DauError(f"{where} needs KEY=VALUE, got '{item}' (e.g. --set train.lr=0.05)")
+        _field(key.strip(), where=where)
         out[key.strip()] = value
     return out
 
 
 def resolve(recipe: str | None = None, overrides: dict[str, Any] | None = None,
             sets: list[str] | None = None, base: dict[str, dict[str, Any]] | None = None,
-            uses: Collection[str] | None = None, command: str = "this command") -> dict[str, Any]:
+            uses: Collection[str] | None = None, command: str = "this command",
+            sets_from: str = "--set") -> dict[str, Any]:
     """Defaults <- base (e.g. a checkpoint's recorded config) <- recipe <- flags <- --set.
 
     Returns {section: frozen dataclass}. `overrides` maps dotted keys to values; None values
     (flags the user did not give) are ignored. Every value is type- and range-checked (`check`)
     with where it came from. `uses` names the sections the command reads: a flag or `--set` for
     any other section is refused, since it would be ignored (a recipe may hold more sections).
+    `sets_from` is where `sets` were given, as errors name it (compare's `--methods 'dau[...]'`).
     """
     layers: list[tuple[str, dict[str, Any]]] = []
     if base:
@@ -345,7 +347,7 @@ def resolve(recipe: str | None = None, overrides: dict[str, Any] | None = None,
     if overrides:
         layers.append(("a flag", {k: v for k, v in overrides.items() if v is not None}))
     if sets:
-        layers.append(("--set", parse_sets(sets)))
+        layers.append((sets_from, parse_sets(sets, sets_from)))
     values: dict[str, dict[str, Any]] = {s: {} for s in SECTIONS}
     for where, layer in layers:
         for dotted, value in layer.items():
@@ -356,7 +358,7 @@ def resolve(recipe: str | None = None, overrides: dict[str, Any] | None = None,
                     continue
                 raise
             section, _, key = dotted.partition(".")
-            if uses is not None and section not in uses and where in ("a flag", "--set"):
+            if uses is not None and section not in uses and where in ("a flag", sets_from):
                 raise DauError(f"{where} {dotted}: {command} does not use [{section}] settings, so it would be "
                                f"ignored; it uses {', '.join(f'[{u}]' for u in uses) or 'none'}")
             value = _coerce(dotted, f, value, where)

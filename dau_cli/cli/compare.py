@@ -32,12 +32,15 @@ from dau_cli.cli.common import (
 )
 
 from dau_cli.cli.tui import watch_in_dashboard
-from dau_cli.methods import METHODS
+from dau_cli.methods import METHODS, column_config, parse_methods, split_column
 
 ALL_METHODS = ",".join(METHODS)
 
 
 OWN = ("compare.md", "compare.json", "cells")  # what compare writes in its folder
+METHODS_OPTION = typer.Option(ALL_METHODS, "--methods", help="Comma-separated methods; retrain is always run. A "
+                              "method with settings in brackets, keys as --set takes them, is a row of its own: "
+                              "'dau[dau.repair_lr=0.03]' (quote it for the shell).")
 
 
 def check_compare_folder(folder: Path, inputs: list[Path], force: bool) -> None:
@@ -75,7 +78,7 @@ def compare(
     classes: Optional[str] = CLASSES_OPTION,
     random: Optional[float] = RANDOM_OPTION,
     indices: Optional[Path] = INDICES_OPTION,
-    methods: str = typer.Option(ALL_METHODS, "--methods", help="Comma-separated methods; retrain is always run."),
+    methods: str = METHODS_OPTION,
     seeds: str = typer.Option("3", "--seeds", help="A count (3 = seeds 0,1,2) or a list (0,5,9)."),
     sparse: Optional[Path] = typer.Option(None, "--sparse", help="A pruned checkpoint of the same model: adds its rows."),
     recipe: Optional[str] = RECIPE_OPTION,
@@ -98,25 +101,24 @@ def compare(
 
     Every seed draws its own forget set (random forgetting) and its own unlearning and
     retraining randomness. Finished cells are kept in the output folder and reused, so an
-    interrupted comparison resumes. The row `original` is the untouched model. With
-    --references K each cell also gets the audit's verdict (`dau audit`), and a second table
-    counts the verdicts and gives the tests' numbers (output z, LiRA, relearning, probe).
+    interrupted comparison resumes. The row `original` is the untouched model; a method with
+    settings in brackets (`dau[dau.repair_lr=0.03]`) is a row of its own, beside other settings
+    of it. With --references K each cell also gets the audit's verdict (`dau audit`), and a
+    second table counts the verdicts and gives the tests' numbers (output z, LiRA, relearning, probe).
 
     \b
     Examples:
       dau compare digits-cnn.pt --classes 3 --seeds 3
       dau compare digits-cnn.pt --random 0.1 --methods dau,dau-authors,ft,l1
       dau compare digits-cnn.pt --classes 3 --sparse digits-cnn-omp90.pt
+      dau compare digits-cnn.pt --classes 3 --methods "dau,dau[dau.repair_lr=0.03],dau[dau.repair_lr=0.015]"
       dau compare digits-cnn.pt --classes 3 --seeds 8 --ray local
       dau compare digits-cnn.pt --random 0.1 --seeds 5 --references 16 --workers 2
       dau compare digits-cnn.pt --classes 3 --tui     # watch the cells in the dashboard
     """
     from dau_cli.runs import check_home
 
-    method_list = parse_methods(methods)
-    check_forget_flags(classes, random, indices)
-    spec = {k: v for k, v in (("classes", classes), ("random", random), ("indices", str(indices) if indices else None)) if v is not None}
-    config = _checked(checkpoint, sparse, recipe, sets, method_list)
+    method_list, spec, config = _checked(checkpoint, sparse, recipe, sets, methods, (classes, random, indices))
     with loading("loading torch"):  # once the cheap checks passed
         from dau_cli.engine.compare import compare as run_compare, parse_seeds
         from dau_cli.engine.jobs import make_executor
@@ -158,16 +160,26 @@ def default_folder(checkpoint: Path, mode: str, classes: str | None, random: flo
     return checkpoint.with_name(f"compare-{checkpoint.stem}-{tag}")
 
 
-def _checked(checkpoint: Path, sparse: Path | None, recipe: str | None, sets: list[str], methods: list[str]):
-    """The checkpoints checked and the settings resolved (the cheap checks, before torch loads)."""
+def _checked(checkpoint: Path, sparse: Path | None, recipe: str | None, sets: list[str], methods_text: str,
+             forget: tuple) -> tuple[list[str], dict, dict]:
+    """The cheap checks, before torch loads: (the --methods rows, the forget set's flags, the
+    settings resolved), with the checkpoints and each row's settings checked."""
     from dau_cli.config import resolve
     from dau_cli.files import check_checkpoint
 
+    methods = parse_methods(methods_text)
+    check_forget_flags(*forget)
+    classes, random, indices = forget
+    spec = {k: v for k, v in (("classes", classes), ("random", random), ("indices", str(indices) if indices else None))
+            if v is not None}
     check_checkpoint(checkpoint)
     if sparse is not None:
         check_checkpoint(sparse, f"make one with `dau prune {checkpoint} --sparsity 0.9`")
-    return resolve(recipe, None, sets, uses=sorted({"retrain", *methods}),
-                   command=f"dau compare --methods {','.join(methods)}")
+    config = resolve(recipe, None, sets, uses=sorted({"retrain", *(split_column(m)[0] for m in methods)}),
+                     command=f"dau compare --methods {','.join(methods)}")
+    for m in methods:  # each row's own settings
+        column_config(config, m)
+    return methods, spec, config
 
 
 @contextmanager
@@ -190,19 +202,6 @@ def _write_tables(folder: Path, result: dict, title: str, spec: dict, seeds: lis
                    **({"references": references} if references else {})})
     write_json(folder / "compare.json", result, force=True)
     write_text(folder / "compare.md", md, force=True)
-
-
-def parse_methods(methods: str) -> list[str]:
-    """--methods as a list of known methods (at least one)."""
-    from dau_cli.errors import DauError
-
-    method_list = [m.strip() for m in methods.split(",") if m.strip()]
-    if not method_list:
-        raise DauError(f"--methods is empty; e.g. --methods {ALL_METHODS}")
-    unknown = [m for m in method_list if m not in METHODS]
-    if unknown:
-        raise DauError(f"--methods: unknown method '{unknown[0]}'; choose from {','.join(METHODS)} (`dau methods`)")
-    return method_list
 
 
 def print_compare(rows: list[dict], title: str) -> None:

@@ -3,8 +3,9 @@
 Each (checkpoint, method, seed) cell is one job of the job layer (dau_cli/engine/jobs.py), so
 cells run in this process, in worker processes or on Ray: restore the original weights, draw the
 seed's forget set, unlearn, audit. Finished cells are JSON files in the output folder, keyed by
-what determines them (checkpoint file digest, forget set, method config, seed), so an interrupted
-comparison resumes where it stopped and a changed setting recomputes only what it affects.
+what determines them (checkpoint file digest, forget set, method config, seed; and the row's name
+for a method with settings, `dau[dau.repair_lr=0.03]`), so an interrupted comparison resumes where
+it stopped and a changed setting recomputes only what it affects.
 Avg. Gap is measured against the `retrain` cell of the same checkpoint and seed.
 
 With `references` K > 0 every cell also gets the audit's verdict (engine/audit_verdict.py) against K
@@ -81,7 +82,7 @@ def check_cell(path: Path, key: dict) -> None:
         cell = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise DauError(f"cell file {path} is unreadable ({type(e).__name__}); delete it and the cell is computed again") from None
-    same = ("label", "method", "seed", "references")
+    same = ("label", "method", "name", "seed", "references")
     problem = ("it is not a JSON object" if not isinstance(cell, dict) else
                "it was made for other settings" if {k: cell.get(k) for k in same} != {k: key.get(k) for k in same}
                else next((f"its {k} is not a number" for k in CELL_NUMBERS if not _is_number(cell.get(k))), None))
@@ -95,11 +96,13 @@ def check_cell(path: Path, key: dict) -> None:
 
 
 def cell_key(label: str, checkpoint_digest: str, forget_spec: dict, method: str, method_cfg: dict, seed: int,
-             references: int = 0) -> dict:
+             references: int = 0, name: str | None = None) -> dict:
     """What determines a cell; its file name carries a digest of this. `references` (the verdict's
-    K) only when above 0, so a cell without a verdict keeps the key it always had."""
+    K) only when above 0, and `name` (a column with settings, `dau[dau.repair_lr=0.03]`: its row)
+    only when it is not the bare method, so other cells keep the key they always had."""
     return {"label": label, "checkpoint": checkpoint_digest, "forget": forget_spec, "method": method,
-            "config": method_cfg, "seed": seed, **({"references": references} if references > 0 else {})}
+            **({"name": name} if name and name != method else {}), "config": method_cfg, "seed": seed,
+            **({"references": references} if references > 0 else {})}
 
 
 def cell_path(out_dir: Path, key: dict) -> Path:
@@ -140,12 +143,13 @@ def run_cell(checkpoint: str, key: dict, config: dict, device: str, data_root: s
     forget_spec = dict(key["forget"])
     if "indices" in forget_spec:
         forget_spec["indices"] = Path(forget_spec["indices"])
-    method, seed = key["method"], key["seed"]
+    method, seed, name = key["method"], key["seed"], key.get("name", key["method"])
     fs = operations.forget_set(opened, forget_spec, seed)
     # Its own run directory, where it runs, so the dashboard can follow the cell's unlearning.
-    run = Run("compare-cell", [f"{method} seed {seed} ({key['label']})"], {"cell": key}, str(dev))
-    if progress is not None:
-        run.listeners.append(_pass_on(progress, f"{method} seed {seed}" + (f" {key['label']}" if key["label"] != "dense" else "")))
+    run = Run("compare-cell", [f"{name} seed {seed} ({key['label']})"], {"cell": key}, str(dev))
+    if progress is not None:  # `dau dau.lr=0.03 seed 0`: no brackets, which a terminal's markup would eat
+        shown = name.replace("[", " ").rstrip("]")
+        run.listeners.append(_pass_on(progress, f"{shown} seed {seed}" + (f" {key['label']}" if key["label"] != "dense" else "")))
     try:
         cost = {"wall_time_s": 0.0, "image_passes": 0}
         if method != "original":
@@ -211,7 +215,8 @@ def compare(checkpoints: dict[str, Path], forget_spec: dict, methods: list[str],
             out_dir: Path, sink: EventSink, device: str = "auto", data_root: str | None = None,
             executor: Executor | None = None, references: int = 0, workers: int = 1, ray: str | None = None) -> dict:
     """Run every (checkpoint, method, seed) cell not already on disk as a job on `executor`
-    (this process by default); return the table as a dict.
+    (this process by default); return the table as a dict. A method may carry settings of its own
+    section (methods.parse_methods: `dau[dau.repair_lr=0.03]`): a row, and cells, of its own.
 
     With `references` K > 0 each cell is judged as well (see the module docstring); the banks are
     filled first with `workers` local processes or on `ray` (jobs.make_executor), on `device`.
@@ -221,12 +226,13 @@ def compare(checkpoints: dict[str, Path], forget_spec: dict, methods: list[str],
     """
     from dau_cli.config import as_dict
     from dau_cli.engine.unlearn import check_method
+    from dau_cli.methods import column_config, split_column
 
     for m in methods:
-        check_method(m)
+        check_method(split_column(m)[0])
     if "retrain" not in methods:
         methods = ["retrain", *methods]  # the reference every gap is measured against
-    config_dict = as_dict(config)
+    configs = {name: as_dict(column_config(config, name)) for name in methods}  # each with its own settings
     for path in checkpoints.values():  # a damaged checkpoint is one line before any cell starts
         load_checkpoint(path)
     digests = {label: file_digest(p) for label, p in checkpoints.items()}
@@ -238,14 +244,14 @@ def compare(checkpoints: dict[str, Path], forget_spec: dict, methods: list[str],
     jobs = []
     for label, path in checkpoints.items():
         for seed in seeds:
-            for method in ["original", *methods]:
-                method_cfg = config_dict[method] if method != "original" else {}
-                key = cell_key(label, digests[label], spec, method, method_cfg, seed, references)
+            for name in ["original", *methods]:
+                method, column_cfg = split_column(name)[0], configs.get(name) or as_dict(config)
+                key = cell_key(label, digests[label], spec, method, column_cfg.get(method, {}), seed, references, name)
                 check_cell(cell_path(out_dir, key), key)
                 jobs.append(Job("dau_cli.engine.compare:run_cell",
-                                {"checkpoint": str(path), "key": key, "config": config_dict, "device": str(device),
+                                {"checkpoint": str(path), "key": key, "config": column_cfg, "device": str(device),
                                  "data_root": data_root, **here},
-                                cell_path(out_dir, key), label=f"{method} seed {seed} ({label})"))
+                                cell_path(out_dir, key), label=f"{name} seed {seed} ({label})"))
     if references > 0 and any(not Path(j.output).exists() for j in jobs):
         fill_banks(checkpoints, forget_spec, seeds, references, workers, ray, sink, device, data_root)
     outcomes = run_jobs(jobs, executor, sink, phase="compare")
@@ -256,7 +262,7 @@ def compare(checkpoints: dict[str, Path], forget_spec: dict, methods: list[str],
 
 
 def table(cells: list[dict], checkpoints: dict, methods: list[str], seeds: list[int]) -> dict:
-    by = {(c["label"], c["method"], c["seed"]): c for c in cells}
+    by = {(c["label"], c.get("name", c["method"]), c["seed"]): c for c in cells}
     rows = []
     for label in checkpoints:
         for method in ["original", *methods]:

@@ -96,6 +96,46 @@ def test_each_cell_has_its_own_run_directory_for_the_dashboard(tiny_ckpt, monkey
     assert len(failed) == 1 and "ZeroDivisionError" in failed[0]["error"]
 
 
+# ----------------------------------------------------------------------------- settings of one method side by side
+
+
+def test_methods_with_settings_are_parsed_into_rows_named_as_written():
+    from dau_cli.methods import parse_methods, split_column
+
+    assert parse_methods(" ft , ft[ ft.lr = 0.1 ,ft.epochs=2 ],dau") == ["ft", "ft[ft.lr=0.1,ft.epochs=2]", "dau"]
+    assert split_column("ft[ft.lr=0.1,ft.epochs=2]") == ("ft", ["ft.lr=0.1", "ft.epochs=2"])
+    assert split_column("ft") == ("ft", [])
+
+
+def test_two_settings_of_one_method_are_two_rows_with_their_own_cells(tiny_ckpt, tmp_path, monkeypatch):
+    from dau_cli.config import as_dict
+    from dau_cli.engine.compare import cell_key, cell_path, file_digest, markdown
+
+    config = resolve(sets=FAST)
+    result = compare({"dense": tiny_ckpt}, {"random": 0.1}, ["ft", "ft[ft.lr=0.1]"], [0], config, tmp_path,
+                     EventSink(), "cpu")
+    rows = {r["method"]: r for r in result["rows"]}
+    assert list(rows) == ["original", "retrain", "ft", "ft[ft.lr=0.1]"]
+    assert rows["ft"]["ra"] != rows["ft[ft.lr=0.1]"]["ra"]  # different settings, different models
+    assert "| ft[ft.lr=0.1] |" in markdown(result, "t")
+    by = {c.get("name", c["method"]): c for c in map(json.loads, (p.read_text() for p in tmp_path.glob("cells/*")))}
+    assert len(by) == 4 and by["ft[ft.lr=0.1]"]["method"] == "ft"
+    assert by["ft"]["config"]["lr"] == 0.02 and by["ft[ft.lr=0.1]"]["config"] == {**by["ft"]["config"], "lr": 0.1}
+    # the plain row keeps the key it always had; the row with settings has its own (its name is part of it)
+    spec, digest = {"random": 0.1}, file_digest(tiny_ckpt)
+    plain = cell_key("dense", digest, spec, "ft", as_dict(config)["ft"], 0)
+    assert "name" not in plain and cell_path(tmp_path, plain).exists()
+    same_settings = as_dict(resolve(sets=[*FAST, "ft.lr=0.1"]))["ft"]
+    own = cell_key("dense", digest, spec, "ft", same_settings, 0, name="ft[ft.lr=0.1]")
+    assert cell_path(tmp_path, own).exists()
+    assert cell_path(tmp_path, own) != cell_path(tmp_path, cell_key("dense", digest, spec, "ft", same_settings, 0))
+    # a rerun, rows in another order, reuses every cell
+    monkeypatch.setattr(operations, "unlearn", lambda *a: 1 / 0)
+    again = compare({"dense": tiny_ckpt}, {"random": 0.1}, ["ft[ft.lr=0.1]", "ft"], [0], config, tmp_path,
+                    EventSink(), "cpu")
+    assert {r["method"]: r for r in again["rows"]} == rows
+
+
 # ----------------------------------------------------------------------------- --references K: the verdict
 
 

@@ -52,3 +52,20 @@ def test_a_folder_of_the_users_files_is_refused_before_any_cell(dau, refused, ck
     a_file.write_text("a file, not a folder")
     refused("compare", ckpt, "--classes", "3", *FAST, "--seeds", "1", "-o", a_file, inputs=[a_file],
             says=["-o takes a folder"])
+
+
+@pytest.mark.parametrize("methods, says", [
+    ("ft[ft.no_such_key=1]", ["--methods ft[ft.no_such_key=1]", "unknown key 'ft.no_such_key'", "valid keys"]),
+    ("ft[ga.lr=0.1]", ["ft reads only [ft] settings, not ga.lr"]),  # a key the method does not read
+    ("ft[train.lr=0.1]", ["ft reads only [ft] settings, not train.lr"]),
+    ("ft[ft.lr=-1]", ["ft.lr must be above 0", "--methods ft[ft.lr=-1]"]),
+    ("ft[ft.epochs=two]", ["'ft.epochs' needs a int", "--methods ft[ft.epochs=two]"]),
+    ("ft[ft.lr]", ["'ft.lr' in 'ft[ft.lr]' needs KEY=VALUE"]),
+    ("ft[]", ["is not METHOD[KEY=VALUE,...]"]), ("ft[ft.lr=0.1", ["a bracket is left open"]),
+    ("ft]", ["closed twice"]), ("ft,ft", ["names ft twice"]), ("fine[ft.lr=1]", ["unknown method 'fine'"]),
+])
+def test_bad_method_settings_are_one_line_before_any_work(refused, ckpt, tmp_path, methods, says):
+    """A row's settings are checked as --set checks them, before torch loads and before any cell."""
+    refused("compare", ckpt, "--classes", "3", "--methods", methods, "--seeds", "1", "-o", tmp_path / "cmp",
+            inputs=[ckpt], says=says)
+    assert not (tmp_path / "cmp").exists()
