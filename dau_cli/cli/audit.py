@@ -337,6 +337,7 @@ def plot_roc(report: dict, path: Path, title: str = "", force: bool = False) -> 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
+    from dau_cli.engine.report_figures import log_roc_axes
 
     ref = report.get("reference")
     pairs = [p for p in PAIR_TITLES if report["attacks"].get(p)]
@@ -359,14 +360,8 @@ def plot_roc(report: dict, path: Path, title: str = "", force: bool = False) -> 
             if other:
                 ax.plot(_clip(other["fpr"], x0), _clip(other["tpr"], y0), color=c, lw=1.2, ls="--")
         ax.plot([min(x0, y0), 1], [min(x0, y0), 1], color="grey", lw=1, ls=":")
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_xlim(x0, 1)
-        ax.set_ylim(y0, 1.05)
-        ax.set_xlabel("false positive rate")
-        ax.set_ylabel("true positive rate")
+        log_roc_axes(ax, x0, y0)
         ax.set_title(PAIR_TITLES[pair], fontsize=10)
-        ax.grid(True, which="major", alpha=0.3)
         handles, _ = ax.get_legend_handles_labels()
         handles.append(Line2D([], [], color="grey", ls=":", label="chance"))
         if ref:

@@ -110,13 +110,8 @@ def lira_figure(test: dict, samples: dict | None) -> str | None:
         note = "" if point.get("resolved", True) else " (too few samples to resolve it)"
         a.plot([f], [max(point["value"], y0)], marker, ms=9, mfc="white", mec=MODEL, mew=2, zorder=4, ls="none", clip_on=False,
                label=f"TPR {100 * point['value']:.1f} % at FPR {100 * f:g} %{note}")
-    a.set_xscale("log")
-    a.set_yscale("log")
-    a.set_xlim(x0, 1)
-    a.set_ylim(y0, 1.05)
-    a.set_xlabel("false positive rate (retrained models' samples flagged)")
-    a.set_ylabel("true positive rate (audited samples flagged)")
-    a.grid(True, which="major", alpha=0.3)
+    log_roc_axes(a, x0, y0, "false positive rate (retrained models' samples flagged)",
+                 "true positive rate (audited samples flagged)")
     a.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     against_references(b, test["value"], samples["reference_values"], test["interval"],
                        "trimmed mean log-likelihood ratio IN/OUT")
@@ -177,3 +172,15 @@ def figures_of_tests(tests: dict, samples: dict | None) -> dict[str, str | None]
               "lira": lambda t: lira_figure(t, samples.get("lira")),
               "relearn": relearn_figure, "probe": probe_figure}
     return {name: makers[name](tests[name]) if name in tests else None for name in makers}
+
+
+def log_roc_axes(ax, x0: float, y0: float, xlabel: str = "false positive rate",
+                 ylabel: str = "true positive rate") -> None:
+    """A ROC on log-log axes from (x0, y0) to 1, labelled, with a light grid (the report's and `--plot`'s)."""
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(x0, 1)
+    ax.set_ylim(y0, 1.05)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(True, which="major", alpha=0.3)
