@@ -319,7 +319,7 @@ def print_verdict(report: dict) -> None:
         if refs.get("out") else ""
     out.print(f"verdict: {verdict_markup(v)}{counted}", highlight=False)
     for r in report["reasons"]:
-        out.print(f"  - {escape(r)}", highlight=False, soft_wrap=False)  # wrapped at the terminal's width
+        out.print(f"  - {escape(r)}", highlight=False)  # wrapped at a terminal's width, whole in a pipe
 
 
 def _signed(x: float | None) -> str:

@@ -27,8 +27,17 @@ from dau_cli.methods import METHODS
 from dau_cli.files import fault, to_json
 from dau_cli.runs import Run
 
-out = Console(soft_wrap=True)  # results (tables, or JSON with --json)
-err = Console(stderr=True)  # progress and errors, so stdout stays machine-readable
+def make_console(**options: Any) -> Console:
+    """A console whose prose word-wraps at the terminal's width on a terminal, and is never broken
+    when it is piped or redirected (no 80-column wrap, no trailing spaces): a line stays a line for
+    grep and for a log."""
+    console = Console(**options)
+    console.soft_wrap = not console.is_terminal
+    return console
+
+
+out = make_console()  # results (tables, or JSON with --json)
+err = make_console(stderr=True)  # progress and errors, so stdout stays machine-readable
 
 # Options that `forget` and `compare` share, declared once so they mean the same everywhere.
 CLASSES_OPTION = typer.Option(None, "--classes", "-c", help="Forget these classes, e.g. 3 or 3,5.")

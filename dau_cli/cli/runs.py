@@ -221,7 +221,7 @@ def _print_rows(rows: list[dict[str, Any]], folder: Path) -> None:
                                        time.strftime("%m-%d %H:%M", time.localtime(x["started"])) if x["started"] else "—",
                                        x["headline"])] for x in rows]
     table, dropped = fit(out, cols, cells)
-    out.print(escape(f"runs in {folder}"), soft_wrap=False, overflow="fold")  # a long path folds at the width
+    out.print(escape(f"runs in {folder}"))  # a long path folds at a terminal's width, and stays whole in a pipe
     out.print(table)
     if dropped:
         note(left_out(dropped))

@@ -20,8 +20,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def columns80(monkeypatch):
-    monkeypatch.setattr(common.out, "_width", 80)
-    monkeypatch.setattr(common.err, "_width", 80)
+    """An 80-column terminal: its width, and prose wrapped at it (common.make_console)."""
+    for console in (common.out, common.err):
+        monkeypatch.setattr(console, "_width", 80)
+        monkeypatch.setattr(console, "soft_wrap", False)
 
 
 def make_run(home: Path, run_id: str, command: str, status: str, config: dict, summary: dict | None = None,

@@ -106,8 +106,9 @@ def test_at_80_columns_the_table_shows_run_command_model_and_verdict(dau, many, 
     Path(os.environ["DAU_HOME"]).rename(deep)
     monkeypatch.setenv("DAU_HOME", str(deep))
 
-    monkeypatch.setattr(common.out, "_width", 80)
-    monkeypatch.setattr(common.err, "_width", 80)
+    for console in (common.out, common.err):  # an 80-column terminal, which wraps prose (common.make_console)
+        monkeypatch.setattr(console, "_width", 80)
+        monkeypatch.setattr(console, "soft_wrap", False)
     r = dau("runs", "ls", "--command", "audit", "-n", "5")
     assert r.exit_code == 0, r.output
     lines = r.stdout.splitlines()
