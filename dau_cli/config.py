@@ -64,7 +64,8 @@ class TrainConfig(_Checked):
     crop_pad: int = opt(1, "padded random crop: pixels of zero padding (0 = no crop)", min=0, max=64)
     flip: bool = opt(False, "random horizontal flips (off for digits: a flipped 2 is not a 2)")
     seed: int = opt(0, "seed of initialisation, batch order and augmentation", min=0, max=UNBOUNDED_SEED)
-    device: str = opt("auto", "auto, cpu, cuda or cuda:N", choices=("auto", "cpu", "cuda"), pattern=(r"cuda:\d+", "cuda:N"))
+    device: str = opt("auto", "auto (CUDA, else MPS, else the CPU), cpu, cuda, cuda:N or mps",
+                      choices=("auto", "cpu", "cuda", "mps"), pattern=(r"cuda:\d+", "cuda:N"))
     compile: bool = opt(False, "torch.compile the model for the training loop (off until measured on a GPU: docs/results.md)")
 
 

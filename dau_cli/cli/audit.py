@@ -37,7 +37,7 @@ def audit(
     html: Optional[Path] = typer.Option(None, "--report", metavar="FILE.html",
                                         help="Also write the audit as one self-contained HTML page (verdict, "
                                              "pictures of each test, lineage, digests, the command to rerun it)."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps."),
     data_root: Optional[Path] = typer.Option(None, help="Where the dataset lives, if not where it was at training."),
     force: bool = typer.Option(False, "--force", help="Replace an existing --plot or --report file."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),

@@ -43,7 +43,7 @@ def forget(
     recipe: Optional[str] = RECIPE_OPTION,
     sets: list[str] = SET_OPTION,
     seed: int = typer.Option(0, help="Seed of the forget-set draw (--random) and of the method."),
-    device: Optional[str] = typer.Option(None, help="auto, cpu or cuda (default: the checkpoint's recipe)."),
+    device: Optional[str] = typer.Option(None, help="auto, cpu, cuda or mps (default: the checkpoint's recipe)."),
     data_root: Optional[Path] = DATA_ROOT_OPTION,
     out_path: Optional[Path] = typer.Option(None, "-o", "--out", help="Output (default beside the input, named for what was done: "
                                             "digits-cnn-forget-dau-class3.pt)."),

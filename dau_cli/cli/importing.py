@@ -62,7 +62,7 @@ def import_(
     data_root: Optional[Path] = typer.Option(None, help="Where the dataset lives (default <DAU_HOME>/data)."),
     download: bool = typer.Option(False, "--download", help="Download the dataset if it is missing."),
     sets: list[str] = typer.Option([], "--set", help="Set a data option, e.g. --set data.image_size=64 for a folder."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda: where its accuracy is measured."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps: where its accuracy is measured."),
     out_path: Optional[Path] = typer.Option(None, "-o", "--out", help="Checkpoint to write (default "
                                             "<weights>-imported.pt beside the weights)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing output file."),

@@ -34,7 +34,7 @@ def prune(
                                                  "(default: the recorded training epochs)."),
     retrain: bool = typer.Option(True, "--retrain/--no-retrain", help="Retrain after pruning with the recorded "
                                  "recipe (omp, synflow may skip it; imp needs it)."),
-    device: Optional[str] = typer.Option(None, help="auto, cpu or cuda (default: the recorded one)."),
+    device: Optional[str] = typer.Option(None, help="auto, cpu, cuda or mps (default: the recorded one)."),
     data_root: Optional[Path] = typer.Option(None, help="Where the dataset lives, if not where it was at training."),
     out_path: Optional[Path] = typer.Option(None, "-o", "--out", help="Checkpoint to write "
                                             "(default beside the input: NAME-<method><percent>.pt)."),

@@ -21,7 +21,7 @@ def train(
     batch_size: Optional[int] = typer.Option(None, help="Images per step."),
     lr: Optional[float] = typer.Option(None, help="Peak learning rate."),
     seed: Optional[int] = typer.Option(None, help="Seed of initialisation, order and augmentation."),
-    device: Optional[str] = typer.Option(None, help="auto, cpu or cuda."),
+    device: Optional[str] = typer.Option(None, help="auto (CUDA, else MPS, else the CPU), cpu, cuda or mps."),
     data_root: Optional[Path] = typer.Option(None, help="Where the dataset lives (default <DAU_HOME>/data)."),
     download: bool = typer.Option(False, "--download", help="Download the dataset if it is missing."),
     out_path: Optional[Path] = typer.Option(None, "-o", "--out", help="Checkpoint to write (default <dataset>-<model>.pt)."),

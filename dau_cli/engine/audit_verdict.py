@@ -80,9 +80,9 @@ def audit_verdict(ckpt: dict, model: torch.nn.Module, data: Data, forget: Forget
                             masks=view.masks)  # a pruned model relearns pruned
     theirs = bank.tamper_results(TAMPER_SETTINGS, workers, sink, device, ray, limit=limit)  # the same K as above
     refs = References(out.double().numpy(), inn.double().numpy())
-    result = judge(audited.double().cpu().numpy(), refs, Tampering(mine, theirs), seed)
+    result = judge(audited.cpu().double().numpy(), refs, Tampering(mine, theirs), seed)  # MPS has no float64
     if samples:
-        result["samples"] = per_sample(audited.double().cpu().numpy(), refs)
+        result["samples"] = per_sample(audited.cpu().double().numpy(), refs)
     result["references"] = {"out": len(out_seeds), "in": len(in_seeds), "tamper": len(theirs),
                             "tamper_limit": TAMPER_REFERENCES, "bank": str(bank.root)}
     return _given(sink, result)

@@ -16,7 +16,7 @@ from dau_cli.config import TrainConfig, resolve
 from dau_cli.engine.checkpoint import CheckpointView, derive, lineage_entry, needs_recipe
 from dau_cli.engine.data import Data
 from dau_cli.engine.forget_sets import ForgetSet, retain_indices
-from dau_cli.engine.train import warm_up_imports
+from dau_cli.engine.train import synchronize, warm_up_imports
 from dau_cli.runs import EventSink
 
 
@@ -41,8 +41,7 @@ def unlearn(ckpt: dict, model: torch.nn.Module, data: Data, forget: ForgetSet, m
     warm_up_imports()
     start = time.perf_counter()
     passes = METHODS[method](task, config[method])
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    synchronize(device)
     wall = time.perf_counter() - start - task.eval_seconds - task.pretrain_seconds
     cost = {"wall_time_s": wall, "image_passes": int(passes), "device": str(device)}
     if task.pretrain_seconds:  # one-off, cached per checkpoint: reported apart from the run's own time

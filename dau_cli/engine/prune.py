@@ -38,7 +38,7 @@ from dau_cli.engine.checkpoint import CheckpointView, derive, lineage_entry, pru
 from dau_cli.engine.data import Data
 from dau_cli.engine.forget_sets import retain_indices
 from dau_cli.engine.models import build_model
-from dau_cli.engine.train import Masks, accuracy, fit, pick_device, prepare
+from dau_cli.engine.train import Masks, accuracy, fit, float64_device, pick_device, prepare, synchronize
 from dau_cli.errors import DauError
 from dau_cli.runs import EventSink
 
@@ -78,7 +78,8 @@ def global_mask(scores: dict[str, torch.Tensor], masks: dict[str, torch.Tensor],
     a weight that `masks` already prunes stays pruned. Ties are broken by position, so the count
     is exact and the achieved sparsity is the asked one up to rounding to whole weights."""
     names = list(scores)
-    flat = torch.cat([scores[n].double().flatten().masked_fill(~masks[n].to(scores[n].device).flatten(), -math.inf)
+    on = {n: float64_device(scores[n].device) for n in names}  # ranked in float64, which MPS lacks
+    flat = torch.cat([scores[n].to(on[n]).double().flatten().masked_fill(~masks[n].to(on[n]).flatten(), -math.inf)
                       for n in names])
     keep = max(0, min(keep, int(torch.isfinite(flat).sum())))
     kept = torch.zeros(flat.numel(), dtype=torch.bool, device=flat.device)
@@ -105,7 +106,7 @@ def synflow_masks(model: torch.nn.Module, masks: dict[str, torch.Tensor], keep: 
     does. Each round scores R = 1ᵀ f(1) by |θ ⊙ ∂R/∂θ| and keeps the top weights globally, on
     an exponential schedule: after round k the density is d0 · (d / d0)^(k / rounds).
     """
-    net = copy.deepcopy(model).double().eval()
+    net = copy.deepcopy(model).to(float64_device(next(model.parameters()).device)).double().eval()
     with torch.no_grad():
         for t in net.state_dict().values():
             if t.is_floating_point():
@@ -348,8 +349,7 @@ def prune_checkpoint(ckpt: dict, pc: PruneConfig, config: dict[str, Any], sink: 
 
     start = time.perf_counter()
     model, masks = PRUNERS[pc.method](job, model, masks_for(ckpt, model))
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    synchronize(device)
     wall = time.perf_counter() - start
 
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}

@@ -127,7 +127,7 @@ def relearn(model: torch.nn.Module, data: Data, forget_idx: torch.Tensor, retain
 def features(model: torch.nn.Module, data: Data, idx: torch.Tensor) -> np.ndarray:
     """Penultimate features of `idx` (eval mode, no augmentation) as a float64 array (n, feature_dim)."""
     h = predict(model, data, idx, features=True)
-    return h.double().cpu().numpy() if len(idx) else np.zeros((0, 0))
+    return h.cpu().double().numpy() if len(idx) else np.zeros((0, 0))  # on the CPU first: MPS has no float64
 
 
 def probe(model: torch.nn.Module, data: Data, forget_idx: torch.Tensor, val_idx: torch.Tensor, seed: int = 0) -> dict:

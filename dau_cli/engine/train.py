@@ -26,13 +26,35 @@ from dau_cli.runs import EventSink
 
 
 def pick_device(name: str) -> torch.device:
+    """`auto` is a CUDA GPU, else Apple's GPU (MPS), else the CPU; a named device must be there."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device("cuda" if torch.cuda.is_available() else "mps" if has_mps() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise DauError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu or auto")
-    if name != "cpu" and not name.startswith("cuda"):
-        raise DauError(f"unknown device '{name}'; use auto, cpu or cuda")
+    if name == "mps" and not has_mps():
+        raise DauError("--device mps was asked for but this torch has no MPS backend here; use --device cpu or auto")
+    if name not in ("cpu", "mps") and not name.startswith("cuda"):
+        raise DauError(f"unknown device '{name}'; use auto, cpu, cuda or mps")
     return torch.device(name)
+
+
+def has_mps() -> bool:
+    """Whether this torch can run on Apple's GPU here (a macOS build on Apple silicon)."""
+    mps = getattr(torch.backends, "mps", None)
+    return mps is not None and mps.is_available()
+
+
+def float64_device(device: torch.device) -> torch.device:
+    """Where float64 work on `device`'s tensors runs: MPS has no float64, so the CPU there."""
+    return torch.device("cpu") if device.type == "mps" else device
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the queued GPU work, so a wall time counts it (CUDA and MPS run asynchronously)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
 
 
 def warm_up_imports() -> None:
@@ -42,7 +64,7 @@ def warm_up_imports() -> None:
 
 
 def autocast(device: torch.device):
-    """bf16 autocast on CUDA; plain fp32 elsewhere."""
+    """bf16 autocast on CUDA; plain fp32 elsewhere (MPS included)."""
     return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
 
 
@@ -212,7 +234,6 @@ def fit(model: torch.nn.Module, data: Data, train_idx: torch.Tensor, cfg: TrainC
         if val_idx is not None and len(val_idx):
             metrics["val_acc"] = accuracy(model, data, val_idx)
         sink.emit("epoch", phase=phase, epoch=epoch, epochs=cfg.epochs, metrics=metrics)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    synchronize(device)
     wall = time.perf_counter() - start
     return {"wall_time_s": wall, "image_passes": n * cfg.epochs, "steps": total}

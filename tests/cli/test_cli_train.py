@@ -132,6 +132,15 @@ def test_bad_set_value_is_a_user_error(user_error, dau, tmp_path):
     assert "train.epochs" in line and "int" in line
 
 
+def test_device_mps_without_an_mps_backend_is_one_line_and_writes_nothing(user_error, dau, dau_home, tmp_path,
+                                                                         monkeypatch):
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    out = tmp_path / "m.pt"
+    line = user_error(dau("train", "--device", "mps", "-o", out))
+    assert line == "error: --device mps was asked for but this torch has no MPS backend here; use --device cpu or auto"
+    assert not out.exists() and not list((dau_home / "runs").glob("*"))
+
+
 def test_ctrl_c_marks_the_run_interrupted_and_writes_nothing(dau, dau_home, tmp_path, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt

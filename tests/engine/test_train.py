@@ -78,11 +78,49 @@ def test_very_short_runs_train(digits, steps):
 
 def test_device_names():
     assert pick_device("cpu") == torch.device("cpu")
-    with pytest.raises(DauError, match="auto, cpu or cuda"):
+    with pytest.raises(DauError, match="auto, cpu, cuda or mps"):
         pick_device("tpu")
     if not torch.cuda.is_available():
         with pytest.raises(DauError, match="--device cpu"):
             pick_device("cuda")
+
+
+def test_mps_is_used_where_torch_has_it_and_auto_prefers_cuda(monkeypatch):
+    """Nothing runs on MPS here: torch.device("mps") is only a name until a tensor goes there."""
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert pick_device("mps") == torch.device("mps")
+    assert pick_device("auto") == torch.device("mps")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert pick_device("auto") == torch.device("cuda")
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert pick_device("auto") == torch.device("cpu")
+    with pytest.raises(DauError, match="^--device mps was asked for but this torch has no MPS backend here; "
+                                       "use --device cpu or auto$"):
+        pick_device("mps")
+
+
+def test_mps_is_not_treated_as_cuda(monkeypatch):
+    """No bf16 autocast and no GPU request for MPS; float64 work moves to the CPU (MPS has none); a
+    wall time waits for MPS's queue, not CUDA's."""
+    from contextlib import nullcontext
+    from types import SimpleNamespace
+
+    from dau_cli.engine import train
+    from dau_cli.engine.jobs import _wants_gpu
+
+    mps = torch.device("mps")
+    assert isinstance(train.autocast(mps), nullcontext)
+    assert not _wants_gpu(SimpleNamespace(spec={"device": "mps"}), cluster_gpus=2)
+    assert train.float64_device(mps) == torch.device("cpu")
+    assert train.float64_device(torch.device("cuda", 1)) == torch.device("cuda", 1)
+    waited = []
+    monkeypatch.setattr(torch.mps, "synchronize", lambda: waited.append("mps"))
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: waited.append("cuda"))
+    train.synchronize(mps)
+    train.synchronize(torch.device("cpu"))
+    assert waited == ["mps"]
 
 
 def test_train_compile_routes_the_training_forward_through_torch_compile(monkeypatch):

@@ -29,7 +29,7 @@ def test_every_default_passes_its_own_check_and_every_number_declares_a_range():
     ("train.seed=-1", "train.seed must be at least 0"),
     ("model.width=0", "model.width must be at least 1"),
     ("model.arch=mlp", "model.arch must be one of cnn, lenet, resnet18, vgg16_bn"),
-    ("train.device=tpu", "train.device must be one of auto, cpu, cuda or cuda:N"),
+    ("train.device=tpu", "train.device must be one of auto, cpu, cuda, mps or cuda:N"),
     ("train.schedule=linear", "train.schedule must be one of onecycle, cosine"),
     ("data.dataset=imagenet", "data.dataset must be one of digits, fashion-mnist, mnist, cifar10, cifar100, svhn or folder:PATH"),
 ])
