@@ -38,12 +38,34 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _threads(value: Optional[str]) -> Optional[int]:
+    """--threads N: torch's intra-op threads here, and the total that local job workers share (they
+    read it from DAU_THREADS, set here). Torch is imported only when it is given."""
+    if value is None:
+        return None
+    if not value.strip().isdecimal() or int(value) < 1:
+        raise typer.BadParameter(f"takes a whole number of threads, at least 1, e.g. --threads 4; got {value!r}")
+    import os
+
+    import torch
+
+    n = int(value)
+    os.environ["DAU_THREADS"] = str(n)  # the job workers' share (dau_cli/engine/jobs.py: worker_threads)
+    torch.set_num_threads(n)
+    return n
+
+
 @app.callback()
 def main_options(
     version: Optional[bool] = typer.Option(None, "--version", "-V", callback=_version, is_eager=True,
                                            help="Print dau's version and exit."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or notes on stderr: results and "
                                "errors only."),
+    threads: Optional[str] = typer.Option(None, "--threads", metavar="N", envvar="DAU_THREADS", callback=_threads,
+                                          help="Use N CPU threads in all, e.g. dau --threads 4 audit m.pt: torch's "
+                                          "threads in this process, and the total that --workers processes share "
+                                          "(N // workers each, at least 1; handed to them in DAU_THREADS). Default: "
+                                          "every core."),
 ) -> None:
     """Make trained image classifiers forget: train, prune, unlearn (Discriminative Adversarial Unlearning), and
     audit with membership-inference attacks.

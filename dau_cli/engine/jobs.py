@@ -35,6 +35,8 @@ from dau_cli.ray_address import check_ray_address
 from dau_cli.runs import EventSink
 
 RAY_EXTRA = 'pip install "dau[ray]"'
+# `dau --threads N` (dau_cli/cli) sets this variable: the torch threads the command's local workers share.
+THREADS_ENV = "DAU_THREADS"
 
 
 @dataclass(frozen=True)
@@ -150,6 +152,14 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
+def worker_threads(workers: int) -> int:
+    """Torch threads for each of `workers` local worker processes: an even share (at least 1) of
+    `dau --threads N` (DAU_THREADS, checked by the CLI), else of this process's cores."""
+    given = os.environ.get(THREADS_ENV, "")
+    total = int(given) if given.strip().isdecimal() and int(given) >= 1 else _cores()
+    return max(1, total // workers)
+
+
 def _visible_gpus() -> list[str]:
     """The CUDA devices this process may use, as names for CUDA_VISIBLE_DEVICES."""
     import torch
@@ -178,13 +188,14 @@ def _init_worker(threads: int, gpus) -> None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpus.get()
     import torch
 
-    if not os.environ.get("OMP_NUM_THREADS"):  # an explicit thread count wins
+    if os.environ.get(THREADS_ENV) or not os.environ.get("OMP_NUM_THREADS"):  # --threads, then OMP's, win
         torch.set_num_threads(threads)
 
 
 class Workers:
-    """Local worker processes (spawned, so CUDA is safe): cores // workers torch threads each
-    (unless OMP_NUM_THREADS says otherwise) and, with several GPUs visible, one GPU per worker.
+    """Local worker processes (spawned, so CUDA is safe): cores // workers torch threads each, or
+    N // workers with `dau --threads N` (else OMP_NUM_THREADS, when set, says how many), and, with
+    several GPUs visible, one GPU per worker.
 
     On the CPU a job's numbers depend on torch's thread count too (float sums in another order),
     so runs with different thread counts can differ in the last digits; with the same count (as
@@ -210,7 +221,7 @@ class Workers:
             for i in range(n):
                 queue.put(gpus[i % len(gpus)])
         pool = ProcessPoolExecutor(n, mp_context=ctx, initializer=_init_worker,
-                                   initargs=(max(1, _cores() // n), queue))
+                                   initargs=(worker_threads(n), queue))
         finished = False
         try:
             futures = {pool.submit(execute, j.fn, j.spec, str(j.output)): j for j in jobs}

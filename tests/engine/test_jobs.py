@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from dau_cli.engine.jobs import InProcess, Job, Workers, failures, load_result, make_executor, run_jobs
+from dau_cli.engine.jobs import (InProcess, Job, Workers, failures, load_result, make_executor, run_jobs,
+                                 worker_threads)
 from dau_cli.errors import DauError
 from dau_cli.runs import EventSink
 
@@ -114,6 +115,22 @@ def test_worker_processes_give_the_same_results_and_split_the_cores(tmp_path: Pa
     assert os.getpid() not in {o.result["pid"] for o in outcomes[:3]}
     cores = len(os.sched_getaffinity(0))
     assert {o.result["threads"] for o in outcomes[:3]} == {max(1, cores // 2)}
+
+
+def test_workers_share_the_threads_dau_threads_gives(monkeypatch) -> None:
+    """`dau --threads N` hands N down as DAU_THREADS: the workers share it, each at least 1."""
+    monkeypatch.setenv("DAU_THREADS", "8")
+    assert [worker_threads(n) for n in (1, 2, 3, 8, 16)] == [8, 4, 2, 1, 1]
+    monkeypatch.delenv("DAU_THREADS")
+    cores = len(os.sched_getaffinity(0))
+    assert worker_threads(1) == cores and worker_threads(2) == max(1, cores // 2)
+
+
+def test_worker_processes_take_their_share_of_dau_threads_over_omp(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # --threads was given, so it wins over this
+    monkeypatch.setenv("DAU_THREADS", "6")
+    outcomes = run_jobs(jobs_for(tmp_path, [1, 2]), Workers(2))
+    assert {o.result["threads"] for o in outcomes} == {3}
 
 
 def test_make_executor_picks_by_the_flags() -> None:
