@@ -215,6 +215,19 @@ def run_status(info: dict[str, Any]) -> str:
     return status
 
 
+def model_name(info: dict[str, Any]) -> str:
+    """The checkpoint a run is about, as `dau runs ls` and the dashboard name it: the one audited or unlearned, a
+    compare's dense model, or the one a train or import wrote (its file name)."""
+    config = info.get("config") if isinstance(info.get("config"), dict) else {}
+    cell = config.get("cell") if isinstance(config.get("cell"), dict) else {}
+    checkpoints = config.get("checkpoints") if isinstance(config.get("checkpoints"), dict) else {}
+    outputs = info.get("outputs") if isinstance(info.get("outputs"), dict) else {}
+    for path in (config.get("checkpoint"), cell.get("checkpoint"), checkpoints.get("dense"), outputs.get("checkpoint")):
+        if isinstance(path, str) and path:
+            return Path(path).name
+    return ""
+
+
 def list_runs(root: Path | None = None) -> list[dict[str, Any]]:
     """Every run folder, newest first, as `normalise`d records (damaged ones included)."""
     root = root or runs_dir()

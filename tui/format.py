@@ -5,7 +5,6 @@ width without cutting a number (fit.py). An audit's verdicts are worded in panel
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 from rich.text import Text
@@ -42,19 +41,6 @@ def duration_of(info: dict[str, Any], now: float | None = None) -> float | None:
     if info.get("status") == "running":
         return (now or time.time()) - started
     return None
-
-
-def model_name(info: dict[str, Any]) -> str:
-    """The checkpoint a run is about, as `dau runs ls` names it: the one audited or unlearned, a
-    compare's dense model, or the one a train or import wrote (its file name)."""
-    config = info.get("config") if isinstance(info.get("config"), dict) else {}
-    cell = config.get("cell") if isinstance(config.get("cell"), dict) else {}
-    checkpoints = config.get("checkpoints") if isinstance(config.get("checkpoints"), dict) else {}
-    outputs = info.get("outputs") if isinstance(info.get("outputs"), dict) else {}
-    for path in (config.get("checkpoint"), cell.get("checkpoint"), checkpoints.get("dense"), outputs.get("checkpoint")):
-        if isinstance(path, str) and path:
-            return Path(path).name
-    return ""
 
 
 #: The headline numbers of the runs list, as `dau runs ls` names them, in its order.

@@ -12,10 +12,10 @@ from typing import Any
 
 from rich.text import Text
 
+from dau_cli.runs import model_name
 from dau_cli.verdicts import TESTS, styled_verdict
 
 from .fit import Piece, bar, clip_text, clip_words, join_pieces, piece
-from .format import model_name
 from .gpu import GpuSample
 from .host import HostSample
 from .model import Verdict

@@ -14,6 +14,7 @@ import typer
 
 from dau_cli.cli.common import escape, handle_errors, note, out, pct, print_json
 from dau_cli.errors import DauError
+from dau_cli.runs import model_name
 
 runs_app = typer.Typer(help="Run folders that dau commands leave behind: list, show, remove, export.",
                        no_args_is_help=True)
@@ -72,19 +73,6 @@ def _headline(r: dict[str, Any]) -> str:
 def _config(r: dict[str, Any]) -> dict[str, Any]:
     config = r.get("config")
     return config if isinstance(config, dict) else {}
-
-
-def model_name(r: dict[str, Any]) -> str:
-    """The checkpoint a run is about: the one audited or unlearned, a compare's dense model, or the
-    one a train or import wrote."""
-    config = _config(r)
-    cell = config.get("cell") if isinstance(config.get("cell"), dict) else {}
-    checkpoints = config.get("checkpoints") if isinstance(config.get("checkpoints"), dict) else {}
-    for path in (config.get("checkpoint"), cell.get("checkpoint"), checkpoints.get("dense"),
-                 r["outputs"].get("checkpoint")):
-        if isinstance(path, str) and path:
-            return Path(path).name
-    return ""
 
 
 def _verdict(r: dict[str, Any]) -> str:

@@ -131,3 +131,15 @@ def test_csv_has_every_column_of_every_row(dau, many):
 @pytest.mark.parametrize("args, says", [(("--sort", "size"), "choose one of"), (("--since", "yesterday"), "YYYY-MM-DD")])
 def test_a_bad_sort_or_day_is_one_line(dau, user_error, many, args, says):
     assert says in user_error(dau("runs", "ls", *args))
+
+
+def test_one_model_name_for_runs_ls_and_the_dashboard():
+    """dau_cli.runs.model_name is the one lookup both use: the audited/unlearned checkpoint first, then a
+    cell's, a compare's dense model, the written one; a damaged record (outputs not a dict) names none."""
+    from dau_cli.runs import model_name
+
+    assert model_name({"config": {"checkpoint": "/m/a.pt"}, "outputs": {"checkpoint": "/m/b.pt"}}) == "a.pt"
+    assert model_name({"config": {"cell": {"checkpoint": "/m/c.pt"}}}) == "c.pt"
+    assert model_name({"config": {"checkpoints": {"dense": "/m/d.pt"}}, "outputs": {}}) == "d.pt"
+    assert model_name({"config": [], "outputs": {"checkpoint": "/m/e.pt"}}) == "e.pt"
+    assert model_name({"config": {"checkpoint": ""}, "outputs": "damaged"}) == ""

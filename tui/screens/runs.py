@@ -15,12 +15,12 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 from textual.worker import get_current_worker
 
-from dau_cli.runs import list_runs
+from dau_cli.runs import list_runs, model_name
 
 from dau_cli.verdicts import styled_verdict
 
 from ..fit import Column, Fitted, clip_words, fit_columns, fit_fields
-from ..format import duration_of, headline, model_name, status_text
+from ..format import duration_of, headline, status_text
 from ..messages import OpenRun, RunsListed
 from ..model import fmt_duration, fmt_time
 from ..widgets import TitleBar
