@@ -63,10 +63,11 @@ def audit(
     if tui:
         watch_in_dashboard()
     with loading("loading torch"):
-        from dau_cli.engine.audit import audit as run_audit, check_reference_unseen, forget_set_for_audit
-        from dau_cli.engine.audit_verdict import audit_verdict
+        from dau_cli.engine import operations
+        from dau_cli.engine.audit import check_reference_unseen, forget_set_for_audit
     with loading(f"loading {checkpoint} and its data"):
-        ckpt, ref_ckpt, dev, (model, data) = _load(checkpoint, reference, references, device, data_root)
+        opened, ref_ckpt = _load(checkpoint, reference, references, device, data_root)
+    ckpt, data, dev = opened.ckpt, opened.data, opened.device
     forget = forget_set_for_audit(ckpt, data, classes=classes, random=random, indices=indices, seed=seed)
     if ref_ckpt is not None:
         check_reference_unseen(ref_ckpt, forget, reference)
@@ -77,10 +78,10 @@ def audit(
               "references": references, "workers": workers, "ray": ray}
     with open_run("audit", config, str(dev), progress=not json_out) as run:
         _warn_other_forget_set(run, ckpt, checkpoint, flags_given=any(v is not None for v in (classes, random, indices)))
-        report = run_audit(model, data, forget, run, warnings_in_report=True)  # printed after the verdict
-        # On a cluster the references' device is the cluster's to decide (a GPU where it has one)
-        report.update(audit_verdict(ckpt, model, data, forget, references=references, workers=workers, sink=run,
-                                    device=device if ray else str(dev), ray=ray, samples=html is not None))
+        # Warnings are kept in the report, printed after the verdict. On a cluster the references'
+        # device is the cluster's to decide (a GPU where it has one).
+        report = operations.audit(opened, forget, run, references, workers, device=device if ray else str(dev),
+                                  ray=ray, samples=html is not None)
         samples = report.pop("samples", None)  # per-sample arrays for the report's pictures, never printed
         summary = {k: report[k] for k in ("verdict", "ua", "ra", "ta", "val_acc", "forgotten_test_acc",
                                           "mia_efficacy") if report.get(k) is not None}
@@ -155,12 +156,12 @@ def _write_outputs(report: dict, samples: dict | None, run: Any, audited: tuple,
 
 
 def _load(checkpoint: Path, reference: Path | None, references: int, device: str, data_root: Path | None) -> tuple:
-    """(checkpoint, reference checkpoint or None, device, (model, data)), the reference checked
+    """(the checkpoint opened on `device`, the reference checkpoint or None), the reference checked
     against the checkpoint's data view and the recipe against --references before any work."""
     from dau_cli.engine.audit import check_reference
     from dau_cli.engine.bank import recipe_of
-    from dau_cli.engine.checkpoint import load_checkpoint, restore
-    from dau_cli.engine.train import pick_device
+    from dau_cli.engine.checkpoint import load_checkpoint
+    from dau_cli.engine.operations import open_checkpoint
 
     ckpt = load_checkpoint(checkpoint)
     if references:  # the references' recipe is checked before any work: imported without one, out of range
@@ -169,8 +170,7 @@ def _load(checkpoint: Path, reference: Path | None, references: int, device: str
     if reference is not None:
         ref_ckpt = load_checkpoint(reference)
         check_reference(ckpt, ref_ckpt, reference)
-    dev = pick_device(device)
-    return ckpt, ref_ckpt, dev, restore(ckpt, dev, str(data_root) if data_root else None)
+    return open_checkpoint(ckpt, device, data_root), ref_ckpt
 
 
 def _warn_other_forget_set(run: Any, ckpt: dict, checkpoint: Path, flags_given: bool) -> None:

@@ -83,7 +83,7 @@ def compare(
     sparse: Optional[Path] = typer.Option(None, "--sparse", help="A pruned checkpoint of the same model: adds its rows."),
     recipe: Optional[str] = RECIPE_OPTION,
     sets: list[str] = SET_OPTION,
-    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda or mps."),
     data_root: Optional[Path] = DATA_ROOT_OPTION,
     out_dir: Optional[Path] = typer.Option(None, "-o", "--out", help="Folder for cells, compare.md and compare.json."),
     json_out: bool = typer.Option(False, "--json", help='Print {"rows": [...]} instead of the table.'),
@@ -263,7 +263,7 @@ DEMO_NAMES = {"original": "original", "dau": "[bold]DAU[/]", "retrain": "retrain
 
 @handle_errors
 def demo(
-    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    device: str = typer.Option("auto", help="auto, cpu, cuda or mps."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of the table."),
 ) -> None:
     """The whole story on the embedded digits data, in under three minutes on a 2-core CPU.
@@ -279,54 +279,22 @@ def demo(
     import os
 
     from dau_cli.config import as_dict, resolve
-    from dau_cli.engine.audit import audit, avg_gap
-    from dau_cli.engine.audit_verdict import audit_verdict
-    from dau_cli.engine.checkpoint import restore, save_checkpoint
-    from dau_cli.engine.forget import forget_checkpoint
-    from dau_cli.engine.forget_sets import select_forget_set
-    from dau_cli.engine.tamper import bias_fake
     from dau_cli.engine import operations
+    from dau_cli.engine.checkpoint import save_checkpoint
     from dau_cli.engine.train import pick_device
     from dau_cli.runs import check_home
 
     config = resolve("digits-cnn", {"train.device": device})
     check_home()
-    dev = pick_device(device)
     workers = max(1, min(DEMO_REFERENCES, os.cpu_count() or 1))
-    rows, ckpts, verdicts = {}, {}, {}
-    with open_run("demo", as_dict(config), str(dev)) as run:
-        run.emit("log", level="info", message="1/4 training a cnn on digits")
-        trained = operations.train(config, run)
-        original, trained = trained.checkpoint, trained.summary
-        ckpts["original"] = original
-        model, data = restore(original, dev)
-        fs = select_forget_set(data.labels, data.splits["train"], classes="3", num_classes=data.num_classes)
-        rows["original"] = {**audit(model, data, fs), "wall_time_s": trained["wall_time_s"],
-                            "image_passes": trained["image_passes"]}
-        for method, step in (("dau", "2/4 forgetting class 3 with DAU"), ("retrain", "3/4 retraining without class 3")):
-            run.emit("log", level="info", message=step)
-            model, data = restore(original, dev)
-            ckpts[method], summary = forget_checkpoint(original, model, data, fs, method, config, run)
-            rows[method] = {**audit(model, data, fs), **{k: summary[k] for k in ("wall_time_s", "image_passes")}}
-        ckpts["fake"] = bias_fake(original, [3], data=data)
-        model, data = restore(ckpts["fake"], dev)
-        rows["fake"] = {**audit(model, data, fs), "wall_time_s": 0.0, "image_passes": 0}
-        run.emit("log", level="info", message=f"4/4 verdicts against {DEMO_REFERENCES} + {DEMO_REFERENCES} "
-                 f"reference models (trained once, kept in the reference bank)")
-        for name, ckpt in ckpts.items():
+    with open_run("demo", as_dict(config), str(pick_device(device))) as run:
+        result = operations.demo(config, run, DEMO_REFERENCES, workers)
+        for name, ckpt in result.checkpoints.items():
             save_checkpoint(ckpt, run.dir / f"{name}.pt")
-            model, data = restore(ckpt, dev)
-            verdicts[name] = audit_verdict(ckpt, model, data, fs, references=DEMO_REFERENCES, workers=workers,
-                                           sink=run, device=str(dev))
-        for r in rows.values():
-            r["avg_gap"] = avg_gap(r, rows["retrain"])
-        keep = ("ua", "ra", "ta", "val_acc", "mia_efficacy", "avg_gap", "wall_time_s", "image_passes")
-        rows = {m: {"verdict": verdicts[m]["verdict"], "reasons": verdicts[m]["reasons"], **{k: r[k] for k in keep}}
-                for m, r in rows.items()}
-        time_ratio = rows["dau"]["wall_time_s"] / max(rows["retrain"]["wall_time_s"], 1e-9)
+        rows, time_ratio = result.rows, result.time_ratio
         run.update(summary={**{k: rows["dau"][k] for k in ("verdict", "ua", "ra", "ta", "mia_efficacy")},
                             "time_ratio": time_ratio},
-                   outputs={m: str(run.dir / f"{m}.pt") for m in ckpts})
+                   outputs={m: str(run.dir / f"{m}.pt") for m in result.checkpoints})
     if json_out:
         print_json({"run_dir": str(run.dir), "rows": rows, "time_ratio": time_ratio})
         return

@@ -1,7 +1,7 @@
 """Each command's work as one function: the CLI parses and checks its flags, calls one of these, and
 prints what it returns. `dau train`, `prune` and `forget` run through them, and so does a compare
-cell (engine/compare.run_cell: open_checkpoint, forget_set, unlearn, then its own audit); the demo
-and the benchmarks train through `train`; the audit (engine/audit_verdict) still has its own sequence.
+cell (engine/compare.run_cell: open_checkpoint, forget_set, unlearn, then its own audit), `dau audit`
+and `dau demo` (which is train, forget twice, the fake, and audit four times).
 
     train(config, sink)                                    -> Outcome (checkpoint, summary)
     prune(ckpt, prune_config, config, sink)                -> Outcome
@@ -9,6 +9,8 @@ and the benchmarks train through `train`; the audit (engine/audit_verdict) still
     forget_set(opened, forget, seed)                       -> ForgetSet
     unlearn(opened, forget_set, method, config, sink, seed) -> cost (the model unlearned in place)
     forget(opened, forget_set, method, config, sink, seed)  -> Forgotten (Outcome + original's numbers)
+    audit(opened, forget_set, sink, references, workers)    -> report (the literature's numbers + verdict)
+    demo(config, sink, references, workers)                 -> Demo (rows, checkpoints)
 
 None of them writes a file: the caller saves `Outcome.checkpoint` where the user asked (the CLI's
 `save_output`, atomically) and records it in its run. Every one reports progress through `sink`.
@@ -136,3 +138,62 @@ def forget(opened: Opened, fs: Any, method: str, config: dict, sink: EventSink, 
     before = audit(opened.model, opened.data, fs)
     new, summary = forget_checkpoint(opened.ckpt, opened.model, opened.data, fs, method, config, sink, seed=seed)
     return Forgotten(new, summary, forget_set=fs, original={k: before[k] for k in HEADLINE})
+
+
+def audit(opened: Opened, fs: Any, sink: EventSink, references: int = 0, workers: int = 1,
+          device: str | None = None, ray: str | None = None, samples: bool = False) -> dict:
+    """The literature's numbers for `opened.model` on the forget set `fs` (UA, RA, TA, MIA-Efficacy,
+    the threshold attacks; warnings kept in the report), then the verdict against the reference bank,
+    topped up to `references` OUT and IN models first (engine/audit_verdict). `device`: where
+    references train (default: the model's). `samples`: keep the per-sample arrays (`--report`)."""
+    from dau_cli.engine.audit import audit as measure
+    from dau_cli.engine.audit_verdict import audit_verdict
+
+    report = measure(opened.model, opened.data, fs, sink, warnings_in_report=True)
+    report.update(audit_verdict(opened.ckpt, opened.model, opened.data, fs, references=references, workers=workers,
+                                sink=sink, device=device or str(opened.device), ray=ray, samples=samples))
+    return report
+
+
+@dataclass
+class Demo:
+    """The demo's four models (original, dau, retrain, fake): each one's row (its verdict, reasons,
+    the literature's numbers, Avg. Gap to the retrained model, its cost) and its checkpoint."""
+
+    rows: dict[str, dict]
+    checkpoints: dict[str, dict]
+
+    @property
+    def time_ratio(self) -> float:
+        return self.rows["dau"]["wall_time_s"] / max(self.rows["retrain"]["wall_time_s"], 1e-9)
+
+
+DEMO_ROW = ("ua", "ra", "ta", "val_acc", "mia_efficacy", "avg_gap", "wall_time_s", "image_passes")
+
+
+def demo(config: dict, sink: EventSink, references: int, workers: int) -> Demo:
+    """`dau demo`: train `config`'s model, forget class 3 with DAU and by retraining, make the
+    one-number fake (engine/tamper.bias_fake), and audit each of the four against a bank of
+    `references` OUT and IN models."""
+    from dau_cli.engine.audit import avg_gap
+    from dau_cli.engine.tamper import bias_fake
+
+    sink.emit("log", level="info", message="1/4 training a cnn on digits")
+    trained = train(config, sink)
+    opened = open_checkpoint(trained.checkpoint, config["train"].device)
+    fs = forget_set(opened, {"classes": "3"})
+    ckpts, cost = {"original": trained.checkpoint}, {"original": trained.summary}
+    for method, step in (("dau", "2/4 forgetting class 3 with DAU"), ("retrain", "3/4 retraining without class 3")):
+        sink.emit("log", level="info", message=step)
+        done = forget(open_checkpoint(trained.checkpoint, str(opened.device), data=opened.data), fs, method, config, sink)
+        ckpts[method], cost[method] = done.checkpoint, done.summary
+    ckpts["fake"], cost["fake"] = bias_fake(trained.checkpoint, [3], data=opened.data), {"wall_time_s": 0.0, "image_passes": 0}
+    sink.emit("log", level="info", message=f"4/4 verdicts against {references} + {references} reference models "
+              "(trained once, kept in the reference bank)")
+    reports = {name: audit(open_checkpoint(ckpt, str(opened.device), data=opened.data), fs, sink, references, workers)
+               for name, ckpt in ckpts.items()}
+    rows = {}
+    for name, r in reports.items():
+        r = {**r, **{k: cost[name][k] for k in ("wall_time_s", "image_passes")}, "avg_gap": avg_gap(r, reports["retrain"])}
+        rows[name] = {"verdict": r["verdict"], "reasons": r["reasons"], **{k: r[k] for k in DEMO_ROW}}
+    return Demo(rows, ckpts)
