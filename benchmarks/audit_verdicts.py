@@ -62,6 +62,7 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--recipe", default="digits-cnn", help="the originals' recipe (digits-cnn, fashion-lenet, ...)")
     p.add_argument("--classes", default="3", help="the class (or classes) class forgetting forgets")
+    p.add_argument("--skip-cost", action="store_true", help="no timed re-audits of the bank (runs that only add rows)")
     args = p.parse_args()
     configure(args.recipe, args.classes)
     work = (args.work or args.out / "work").resolve()
@@ -79,7 +80,7 @@ def main() -> None:
         print(bank_cost(args.out, work, originals[0], args.references, args.workers, first=True))
     if args.phase in ("verdicts", "all"):
         cells = [c for c in (verdict_cell(args.out, work, row, args.references, args.workers) for row in plan) if c]
-        cost = bank_cost(args.out, work, originals[0], args.references, args.workers)
+        cost = {} if args.skip_cost else bank_cost(args.out, work, originals[0], args.references, args.workers)
         write_json(args.out / "verdicts.json", {"cost": cost, "cells": cells, "references": args.references,
                                                 "machine": machine(), "missing": len(plan) - len(cells)})
         (args.out / "verdicts.md").write_text(markdown(cells, cost, args.references))
@@ -221,7 +222,11 @@ def verdict_cell(out: Path, work: Path, row: tuple, k: int, workers: int) -> dic
     mode, kind, orig, seed = row
     cell_path = out / "cells" / f"{mode}-{kind.replace(' ', '_')}-o{orig}-s{seed}.json"
     if cell_path.exists():
-        return json.loads(cell_path.read_text())
+        cell = json.loads(cell_path.read_text())
+        if "wall_time_s" not in cell and model_path(work, row).exists():  # a cell from before costs were kept
+            cell.update(cost_of(model_path(work, row), kind))
+            write_json(cell_path, cell)
+        return cell
     if not model_path(work, row).exists():
         return None
     ckpt = load_checkpoint(model_path(work, row))
@@ -236,10 +241,19 @@ def verdict_cell(out: Path, work: Path, row: tuple, k: int, workers: int) -> dic
     cell = {"mode": mode, "kind": kind, "original_seed": orig, "seed": seed, "verdict": v["verdict"],
             "reasons": v["reasons"], "tests": slim(v["tests"]), "references": v["references"],
             **{key: report.get(key) for key in ("ua", "ra", "ta", "mia_efficacy")},
-            "verdict_s": time.perf_counter() - t0}
+            "verdict_s": time.perf_counter() - t0, **cost_of(model_path(work, row), kind)}
     write_json(cell_path, cell)
     print(f"{mode} {kind} (original {orig}, seed {seed}): {v['verdict']}", flush=True)
     return cell
+
+
+def cost_of(path: Path, kind: str) -> dict:
+    """The unlearning's wall time and image passes, as its checkpoint's last lineage entry records
+    them (an original's, the fake's: its training's)."""
+    from dau_cli.engine.checkpoint import load_checkpoint
+
+    entry = load_checkpoint(path)["lineage"][-1]
+    return {"wall_time_s": entry["wall_time_s"], "image_passes": entry["image_passes"], "op": entry["op"]}
 
 
 def slim(tests: dict) -> dict:
@@ -255,6 +269,22 @@ def slim(tests: dict) -> dict:
             s["power"] = t["power"]
         out[name] = s
     return out
+
+
+def cost_table(cells: list[dict]) -> list[str]:
+    """Per original: each method's verdict, UA, TA and wall time next to retraining's (same run)."""
+    rows = [c for c in cells if c["kind"] not in ("original", "fake", "fresh retrain") and "wall_time_s" in c]
+    if not rows:
+        return []
+    retrain = {(c["mode"], c["original_seed"]): c for c in rows if c["kind"] == "retrain"}
+    lines = ["", "| forget set | method | original | verdict | UA | TA | wall time s | image passes | time / retrain's |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for c in rows:
+        r = retrain.get((c["mode"], c["original_seed"]))
+        ratio = f"{c['wall_time_s'] / r['wall_time_s']:.2f}" if r else "—"
+        lines.append(f"| {c['mode']} | {c['kind']} | {c['original_seed']} | {c['verdict']} | {c['ua']:.2f} | "
+                     f"{c['ta']:.2f} | {c['wall_time_s']:.1f} | {c['image_passes']:,} | {ratio} |")
+    return lines
 
 
 def markdown(cells: list[dict], cost: dict, k: int) -> str:
@@ -285,6 +315,7 @@ def markdown(cells: list[dict], cost: dict, k: int) -> str:
         lines.append(f"| {mode} | {kind} | {verdicts} | {mean(cs, 'output')} | {mean(cs, 'lira')} | "
                      f"{mean(cs, 'relearn')} | {mean(cs, 'probe')} | "
                      f"{sum(c['ua'] for c in cs) / len(cs):.1f} | {sum(c['mia_efficacy'] for c in cs) / len(cs):.1f} |")
+    lines += cost_table(cells)
     refs = [c for c in cells if c["kind"] == "original"]
     if refs:
         lines += ["", "Reference values (retrained models, leave-one-out) and power (IN references flagged):", ""]
