@@ -33,19 +33,24 @@ def _num(value: Any, unit: str = "") -> str:
 
 
 def verdict_names(verdicts: Sequence[Verdict], info: dict[str, Any] | None) -> list[str]:
-    """The model each verdict judged: the event's own `model`, else the run's: its checkpoint where it
-    judged one model (`dau audit`), the outputs' model files in order where it judged as many as it
-    wrote (`dau demo`: original, dau, retrain, fake), else `model N` in the order they came."""
+    """The model each verdict judged, by its file where one is known: the event's own `model` when
+    it is a file, else the run's: its checkpoint where it judged one model (`dau audit`), the
+    outputs' model files in order where it judged as many as it wrote (`dau demo`: original, dau,
+    retrain, fake); else the event's words for a model without a file (`cnn after dau`, a compare
+    cell's `dau seed 0 (dense)`); else, of several, `model N` in the order they came."""
     info = info or {}
     outputs = info.get("outputs") if isinstance(info.get("outputs"), dict) else {}
     files = [k for k, v in outputs.items() if isinstance(v, str) and v.endswith(MODEL_FILES)]
-    if len(verdicts) == 1:
-        fallback = [model_name(info) or (files[0] if len(files) == 1 else "")]
+    checkpoint = model_name(info)
+    if len(verdicts) == 1 and checkpoint.endswith(MODEL_FILES):
+        known = [checkpoint]
     elif len(files) == len(verdicts):
-        fallback = files
+        known = files
     else:
-        fallback = [f"model {i + 1}" for i in range(len(verdicts))]
-    return [Path(v.model).name if v.model else name for v, name in zip(verdicts, fallback)]
+        known = [""] * len(verdicts)
+    unnamed = [f"model {i + 1}" for i in range(len(verdicts))] if len(verdicts) > 1 else [""]
+    return [Path(v.model).name if v.model and v.model.endswith(MODEL_FILES) else name or v.model or none
+            for v, name, none in zip(verdicts, known, unnamed)]
 
 
 def verdict_text(verdict: Verdict, width: int = 200, name: str = "") -> Text:

@@ -241,7 +241,7 @@ class RocChart(Chart):
 
 
 class TitleBar(Static):
-    """The top line: `dau — <what is shown>`."""
+    """The top line: `dau — <what is shown>` (a run folder's name, shown as it is: `[...]` in it is not markup)."""
 
     DEFAULT_CSS = """
     TitleBar {
@@ -255,7 +255,7 @@ class TitleBar(Static):
     """
 
     def __init__(self, title: str, **kwargs) -> None:
-        super().__init__(f"dau — {title}", **kwargs)
+        super().__init__(Text(f"dau — {title}"), **kwargs)
 
 
 class GpuStrip(Static):

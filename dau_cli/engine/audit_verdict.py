@@ -10,6 +10,7 @@ then does the pure `verdict.judge` decide.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import torch
@@ -36,6 +37,23 @@ def no_reference(ckpt: dict, bank_root: Any) -> dict:
     return {"verdict": "no reference", "reasons": [how], "tests": {}, "references": {"out": 0, "in": 0, "bank": str(bank_root)}}
 
 
+def describe(ckpt: dict) -> str:
+    """A few words for an audited model without a file (one made in memory: the demo's, a compare
+    cell's): what last made its weights, e.g. `cnn after dau`, `cnn pruned by omp`, `cnn trained on digits`."""
+    from dau_cli.engine.checkpoint import CheckpointView
+
+    view = CheckpointView(ckpt)
+    arch = str(ckpt.get("arch") or "model")
+    last = view.lineage[-1] if view.lineage else {}
+    op, method = last.get("op"), last.get("method")
+    if op == "forget" and method:
+        return f"{arch} after {method}"
+    if op == "prune" and method:
+        return f"{arch} pruned by {method}"
+    dataset = str(ckpt.get("data", {}).get("dataset", "?")).removeprefix("folder:").rstrip("/").rpartition("/")[2]
+    return f"{arch} {'imported for' if op == 'import' else 'trained on'} {dataset}"
+
+
 def audited_statistics(model: torch.nn.Module, data: Data, idx: torch.Tensor) -> torch.Tensor:
     """The audited model's logit-scaled confidence on the samples `idx` (what the references hold)."""
     from dau_cli.engine.stats import sample_stats
@@ -47,10 +65,11 @@ def audited_statistics(model: torch.nn.Module, data: Data, idx: torch.Tensor) ->
 
 def audit_verdict(ckpt: dict, model: torch.nn.Module, data: Data, forget: ForgetSet, references: int = 0,
                   workers: int = 1, sink: EventSink | None = None, device: str = "cpu", seed: int = 0,
-                  ray: str | None = None, samples: bool = False) -> dict[str, Any]:
+                  ray: str | None = None, samples: bool = False, name: str = "") -> dict[str, Any]:
     """The verdict for `model` on `forget`, against the bank of the checkpoint's data view and recipe
     (topped up to `references` OUT and IN references first, if given; 0 uses what it holds, all of
-    it). Emits a `verdict` event.
+    it). Emits a `verdict` event naming the model: `name` (its file name, where it has one), else
+    `describe(ckpt)`.
 
     Returns {"verdict", "reasons", "tests": {"output", "lira", "relearn", "probe"}, "references"},
     and with `samples` (for `--report`'s pictures) "samples": verdict.per_sample's arrays.
@@ -60,12 +79,13 @@ def audit_verdict(ckpt: dict, model: torch.nn.Module, data: Data, forget: Forget
     from dau_cli.engine.checkpoint import CheckpointView, needs_recipe
 
     sink = sink or EventSink()
+    given = functools.partial(_given, sink, name or describe(ckpt))
     view = CheckpointView(ckpt)
     if view.recipe is None:  # an import without --recipe: no reference can be trained like it
         if references:
             needs_recipe(ckpt, "--references")
-        return _given(sink, {"verdict": "no reference", "tests": {}, "references": {"out": 0, "in": 0},
-                             "reasons": [NO_RECIPE]})
+        return given({"verdict": "no reference", "tests": {}, "references": {"out": 0, "in": 0},
+                      "reasons": [NO_RECIPE]})
     bank = bank_for(ckpt, forget)
     bank.sink = sink
     bank.ensure(references, workers, sink, device, ray)  # a failed reference is a warning; the rest are kept
@@ -74,7 +94,7 @@ def audit_verdict(ckpt: dict, model: torch.nn.Module, data: Data, forget: Forget
     out_seeds, out = bank.statistics("out", idx, limit=limit)
     in_seeds, inn = bank.statistics("in", idx, limit=limit)
     if len(out_seeds) == 0:
-        return _given(sink, no_reference(ckpt, bank.root))
+        return given(no_reference(ckpt, bank.root))
     audited = audited_statistics(model, data, idx)
     mine = run_tamper_tests(model, data, idx, bank.spec["recipe"], TAMPER_SETTINGS,
                             masks=view.masks)  # a pruned model relearns pruned
@@ -85,10 +105,12 @@ def audit_verdict(ckpt: dict, model: torch.nn.Module, data: Data, forget: Forget
         result["samples"] = per_sample(audited.cpu().double().numpy(), refs)
     result["references"] = {"out": len(out_seeds), "in": len(in_seeds), "tamper": len(theirs),
                             "tamper_limit": TAMPER_REFERENCES, "bank": str(bank.root)}
-    return _given(sink, result)
+    return given(result)
 
 
-def _given(sink: EventSink, result: dict) -> dict:
-    """Emit the `verdict` event (the tests without their per-sample arrays) and return `result`."""
-    sink.emit("verdict", verdict=result["verdict"], reasons=result["reasons"], tests=summary_of(result["tests"]))
+def _given(sink: EventSink, model: str, result: dict) -> dict:
+    """Emit the `verdict` event (the model's name, the tests without their per-sample arrays) and
+    return `result`."""
+    sink.emit("verdict", model=model, verdict=result["verdict"], reasons=result["reasons"],
+              tests=summary_of(result["tests"]))
     return result

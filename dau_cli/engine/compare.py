@@ -146,7 +146,8 @@ def run_cell(checkpoint: str, key: dict, config: dict, device: str, data_root: s
     method, seed, name = key["method"], key["seed"], key.get("name", key["method"])
     fs = operations.forget_set(opened, forget_spec, seed)
     # Its own run directory, where it runs, so the dashboard can follow the cell's unlearning.
-    run = Run("compare-cell", [f"{name} seed {seed} ({key['label']})"], {"cell": key}, str(dev))
+    what = f"{name} seed {seed} ({key['label']})"  # the cell's model, which has no file name of its own
+    run = Run("compare-cell", [what], {"cell": key}, str(dev))
     if progress is not None:  # `dau dau.lr=0.03 seed 0`: no brackets, which a terminal's markup would eat
         shown = name.replace("[", " ").rstrip("]")
         run.listeners.append(_pass_on(progress, f"{shown} seed {seed}" + (f" {key['label']}" if key["label"] != "dense" else "")))
@@ -164,7 +165,7 @@ def run_cell(checkpoint: str, key: dict, config: dict, device: str, data_root: s
 
             # The driver filled the bank (fill_banks): this reads it and tests the unlearned model.
             cell.update(verdict_numbers(audit_verdict(ckpt, opened.model, data, fs, references=key["references"],
-                                                      workers=1, sink=run, device=str(dev))))
+                                                      workers=1, sink=run, device=str(dev), name=what)))
     except BaseException as e:
         run.finish("interrupted" if isinstance(e, KeyboardInterrupt) else "failed", error=f"{type(e).__name__}: {e}")
         raise

@@ -206,6 +206,37 @@ def test_references_give_every_cell_its_verdict_and_the_table_verdict_columns(ti
     assert {e["job"] for e in events if e["type"] == "step" and "job" in e} >= {"ft seed 0", "retrain seed 1"}
 
 
+def test_each_judged_cells_verdict_event_names_its_model(judged):
+    """The dashboard names a verdict by its event's `model`: a cell's model has no file, so its name."""
+    from dau_cli.runs import list_runs, read_events
+
+    _, _, home, _ = judged
+    cells = [r for r in list_runs(home / "runs") if r["command"] == "compare-cell"]
+    named = {e["model"] for r in cells for e in read_events(Path(r["dir"])) if e["type"] == "verdict"}
+    assert named == {f"{m} seed {s} (dense)" for m in ("original", "retrain", "ft") for s in (0, 1)}
+
+
+def test_the_verdict_event_names_the_audited_file_else_describes_the_model(tiny_ckpt):
+    from dau_cli.engine.audit import forget_set_for_audit
+    from dau_cli.engine.audit_verdict import audit_verdict, describe
+    from dau_cli.engine.checkpoint import load_checkpoint, restore
+
+    ckpt = load_checkpoint(tiny_ckpt)
+    model, data = restore(ckpt)
+    fs = forget_set_for_audit(ckpt, data, classes="3")
+    sink = Events()
+    audit_verdict(ckpt, model, data, fs, sink=sink, name="digits-cnn-tiny.pt")  # an empty bank: no reference
+    audit_verdict(ckpt, model, data, fs, sink=sink)
+    verdicts = [e for e in sink.events if e["type"] == "verdict"]
+    assert [(e["model"], e["verdict"]) for e in verdicts] == [("digits-cnn-tiny.pt", "no reference"),
+                                                              ("cnn trained on digits", "no reference")]
+    lineage = ckpt["lineage"]
+    assert describe({**ckpt, "lineage": [*lineage, {"op": "forget", "method": "bias-fake"}]}) == "cnn after bias-fake"
+    assert describe({**ckpt, "lineage": [*lineage, {"op": "prune", "method": "omp"}]}) == "cnn pruned by omp"
+    folder = {**ckpt, "data": {**ckpt["data"], "dataset": "folder:/data/my photos/"}, "lineage": [{"op": "import"}]}
+    assert describe(folder) == "cnn imported for my photos"
+
+
 def test_a_cell_reads_the_bank_and_cells_without_references_keep_their_keys(tiny_ckpt, judged, tmp_path, monkeypatch):
     import dau_cli.engine.references as bank_module
     from dau_cli.engine.compare import cell_key, cell_path

@@ -143,6 +143,17 @@ def test_each_verdict_names_its_model_in_the_order_given():
     assert verdict_names(demo, {}) == ["model 1", "model 2", "model 3", "model 4"]  # live, before the outputs
     assert verdict_names([Verdict("forgotten")], {"config": {"checkpoint": "/m/forgotten.pt"}}) == ["forgotten.pt"]
     assert verdict_names([Verdict("forgotten", model="/m/own.pt")], {"config": {"checkpoint": "x.pt"}}) == ["own.pt"]
+    # A model without a file is named by the event's words, unless the run names its file.
+    words = [Verdict("forgotten", model=w) for w in ("cnn trained on digits", "cnn after dau", "cnn after retrain",
+                                                     "cnn after bias-fake")]
+    assert verdict_names(words, {}) == ["cnn trained on digits", "cnn after dau", "cnn after retrain",
+                                        "cnn after bias-fake"]  # the demo, live
+    assert verdict_names(words, {"outputs": outputs}) == ["original", "dau", "retrain", "fake"]
+    cell = {"config": {"cell": {"checkpoint": "3f9a0c"}}}  # a compare cell's key names a digest, not a file
+    assert verdict_names([Verdict("forgotten", model="dau[dau.repair_lr=0.03] seed 0 (dense)")], cell) == [
+        "dau[dau.repair_lr=0.03] seed 0 (dense)"]
+    named = {"config": {"checkpoint": "/m/f.pt"}}  # `dau audit f.pt`: the file beats the words
+    assert verdict_names([Verdict("forgotten", model="cnn after dau")], named) == ["f.pt"]
     panel = verdicts_text(demo, {"outputs": outputs}, width=60)
     lines = panel.plain.splitlines()
     assert [ln.split()[0] for ln in lines] == ["original", "dau", "retrain", "fake"]

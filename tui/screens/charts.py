@@ -3,6 +3,7 @@ numbers of the others as a line of text, never an empty frame; the attacker's wa
 
 from __future__ import annotations
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.containers import Grid, Vertical
 from textual.widgets import Static
@@ -111,7 +112,7 @@ class ChartsPanel(Vertical):
         if self.pair not in pairs:
             self.pair = pairs[0] if pairs else None
         curves = [c for c in self.snapshot.roc if c.pair == self.pair]
-        title = f"ROC {self.pair}, log FPR" if self.pair else "ROC, log FPR"
+        title = f"ROC {escape(self.pair)}, log FPR" if self.pair else "ROC, log FPR"  # a title is markup
         if len(pairs) > 1:
             title += f"  ({pairs.index(self.pair) + 1}/{len(pairs)}, p: next)"
         self.query_one("#roc", RocChart).set_curves(curves, title=title, empty_text="no ROC curves (they come from `dau audit`)")

@@ -78,7 +78,7 @@ class RunsScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield TitleBar("runs")
-        yield Static(f"Runs in {self.root_label}", id="runs-title")
+        yield Static(Text(f"Runs in {self.root_label}"), id="runs-title")  # a Text: `[` in a path is not markup
         yield RunsTable(cursor_type="row", zebra_stripes=True, id="runs")
         yield Static("", id="runs-empty")
         yield Footer()
@@ -180,7 +180,8 @@ class RunsScreen(Screen):
         return fit_columns(columns, width - 2, GIVE_WAY)  # 2: the table's scroll bar
 
     @staticmethod
-    def _cell(key: str, row: dict[str, Any], fitted: Fitted) -> str | Text:
+    def _cell(key: str, row: dict[str, Any], fitted: Fitted) -> Text:
+        """A cell as a Text, never a str: the table would read `[...]` in a name as markup."""
         width, value = fitted.widths[key], row[key]
         if key == "status":
             return status_text(value, compact=key in fitted.compact)
@@ -190,7 +191,7 @@ class RunsScreen(Screen):
             if row["failed"]:
                 return Text(clip_words(value, width), style="red")
             return Text(fit_fields(value, width))
-        return value if key == "id" else clip_words(value, width)
+        return Text(value if key == "id" else clip_words(value, width))
 
     def _move_to(self, key: str) -> None:
         table = self.query_one(RunsTable)
