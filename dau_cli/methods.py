@@ -20,6 +20,13 @@ METHODS: dict[str, str] = {  # each line fits 80 columns after the name
 }
 
 
+def check_method(name: str, flag: str = "--method") -> str:
+    """`name` if it is a method; else one DauError line naming it, the closest method and `dau methods`."""
+    from dau_cli.settings import check_name
+
+    return check_name(name, METHODS, f"{flag}: unknown method", "`dau methods` says what each does")
+
+
 # ----------------------------------------------------------------------------- compare's columns
 # `dau compare --methods` takes methods, and a method with settings in brackets, keys as `--set` takes
 # them, is a column of its own: `dau,dau[dau.repair_lr=0.03],dau[dau.repair_lr=0.015,dau.repair_steps=80]`.
@@ -60,8 +67,7 @@ def _column(item: str, example: str) -> str:
 
     method, bracket, rest = item.partition("[")
     method = method.strip()
-    if method not in METHODS:
-        raise DauError(f"--methods: unknown method '{method}'; choose from {','.join(METHODS)} (`dau methods`)")
+    check_method(method, "--methods")
     if not bracket:
         return method
     inside, _, after = rest.partition("]")

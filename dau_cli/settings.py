@@ -58,9 +58,41 @@ def _range(m: dict) -> str:
     return " and ".join(p for p in (low, high) if p)
 
 
-def did_you_mean(given: str, known: Collection[str]) -> str:
-    """` (did you mean 'x'?)` for the closest known name, or nothing when none is close."""
+def check_name(given: str, known: Collection[str], what: str, listed: str) -> str:
+    """`given` if it is one of `known`; else one line: `what` and the unknown name, the closest
+    known one, the choices and where they are explained (`listed`), e.g. `--method: unknown method
+    'daau' (did you mean 'dau'?); choose one of dau, ... (`dau methods` says what each does)`."""
+    if given not in known:
+        raise DauError(f"{what} '{given}'{did_you_mean(given, known)}; choose one of {', '.join(known)} ({listed})")
+    return given
+
+
+def did_you_mean(given: str, known: Collection[str], n: int = 1, prefixes: bool = False) -> str:
+    """` (did you mean 'x'?)` for the closest known name (up to `n` names as close as the closest:
+    ` (did you mean 'x' or 'y'?)`), or nothing when none is close. See `closest`."""
+    names = [f"'{c}'" for c in closest(given, known, n, prefixes)]
+    if not names:
+        return ""
+    return f" (did you mean {' or '.join([', '.join(names[:-1]), names[-1]] if len(names) > 1 else names)}?)"
+
+
+def closest(given: str, known: Collection[str], n: int = 1, prefixes: bool = False) -> list[str]:
+    """The known names closest to `given` by difflib's ratio, case aside, if that is at least 0.6:
+    the closest one, or up to `n` as close as it, in `known`'s order. With `prefixes` (a `given` of
+    4 characters or more), a name's start of `given`'s length counts too: a mistyped start of a
+    long run id finds the id."""
     import difflib
 
-    close = difflib.get_close_matches(given, list(known), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    matcher = difflib.SequenceMatcher(b=given.lower())  # b is the side difflib caches
+    scored = []
+    for name in known:
+        texts = {name.lower(), name[:len(given)].lower()} if prefixes and len(given) >= 4 else {name.lower()}
+        score = 0.0
+        for text in texts:
+            matcher.set_seq1(text)
+            if matcher.real_quick_ratio() >= 0.6 and matcher.quick_ratio() >= 0.6:
+                score = max(score, matcher.ratio())
+        if score >= 0.6:
+            scored.append((score, name))
+    best = max((s for s, _ in scored), default=0.0)
+    return [name for s, name in scored if s == best][:n]

@@ -240,7 +240,7 @@ def test_default_output_sits_beside_the_input_and_the_input_is_untouched(tiny_co
     (["-s", "1.0"], "--sparsity must be in [0, 1)"),
     (["-s", "-0.1"], "--sparsity must be in [0, 1)"),
     (["-s", "90"], "for 90 % write 0.9"),
-    (["-s", "0.5", "-m", "random"], "'random' is not one of 'omp', 'imp', 'synflow'"),
+    (["-s", "0.5", "-m", "random"], "unknown pruning method 'random'; choose one of omp, imp, synflow"),
     (["-s", "0.5", "-m", "imp", "--rounds", "3", "--rate", "0.2"], "not both"),
     (["-s", "0.5", "-m", "imp", "--no-retrain"], "imp retrains between rounds"),
     (["-s", "0.5", "-m", "synflow", "--rewind-epoch", "0"], "synflow prunes at initialisation"),

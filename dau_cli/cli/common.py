@@ -23,7 +23,7 @@ from typer._click.exceptions import ClickException, UsageError  # typer vendors 
 from typer.core import TyperGroup
 
 from dau_cli.errors import DauError
-from dau_cli.methods import METHODS
+from dau_cli.methods import METHODS, check_method
 from dau_cli.files import fault, to_json
 from dau_cli.runs import Run
 
@@ -102,8 +102,11 @@ RAY_OPTION = typer.Option(None, "--ray", metavar="local|ADDRESS", callback=_ray_
 TUI_OPTION = typer.Option(False, "--tui", help="Run the job in the background and watch it in the dashboard.")
 
 
-MethodName = Literal[tuple(METHODS)]  # `--method` is a choice of these names
-METHOD_OPTION = typer.Option("dau", "--method", "-m", help="The unlearning method; `dau methods` says what each does.")
+# `--method` is a choice of these names (its help and shell completion list them); a name that is
+# none of them is one line with the closest (check_method; OneLineErrors prints it), not click's list
+MethodName = Literal[tuple(METHODS)]
+METHOD_OPTION = typer.Option("dau", "--method", "-m", parser=check_method,
+                             help="The unlearning method; `dau methods` says what each does.")
 
 QUIET = False  # set by `dau --quiet`: no progress and no notes on stderr
 
@@ -177,7 +180,8 @@ def printable(text: str) -> str:
 
 class OneLineErrors(TyperGroup):
     """The `dau` group: click's usage errors (a bad choice, a missing argument) become the project's
-    one line too, `error: ...; see `dau forget -h``, with click's exit code 2."""
+    one line too, `error: ...; see `dau forget -h``, with click's exit code 2; so does a DauError
+    raised while the options are read (an option's `parser`, e.g. --method's check_method)."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):  # noqa: ANN001
         if not standalone_mode:
@@ -188,6 +192,9 @@ class OneLineErrors(TyperGroup):
             hint = f"; see `{e.ctx.command_path} -h`" if e.ctx is not None else ""
             fail(e.format_message().replace("Value error, ", "").rstrip(".") + hint)
             sys.exit(e.exit_code)
+        except DauError as e:  # an option's own check (--method): the same line as in a command
+            fail(str(e))
+            sys.exit(EXIT_USER_ERROR)
         except ClickException as e:
             e.show()
             sys.exit(e.exit_code)

@@ -16,10 +16,20 @@ def default_output(checkpoint: Path, method: str, sparsity: float) -> Path:
     return checkpoint.with_name(f"{checkpoint.stem}-{method}{100 * sparsity:g}.pt")
 
 
+PRUNERS = ("omp", "imp", "synflow")
+
+
+def _pruner(name: str) -> str:
+    """--method's check: a name that is no pruning method is one line with the closest one."""
+    from dau_cli.settings import check_name
+
+    return check_name(name, PRUNERS, "--method: unknown pruning method", "`dau prune -h` says what each does")
+
+
 @handle_errors
 def prune(
     checkpoint: Path = typer.Argument(..., help="A checkpoint written by `dau train` (or an earlier prune)."),
-    method: Literal["omp", "imp", "synflow"] = typer.Option("omp", "--method", "-m",
+    method: Literal[PRUNERS] = typer.Option("omp", "--method", "-m", parser=_pruner,
                                help="omp (one-shot magnitude), imp (iterative magnitude) "
                                "or synflow (data-free, at initialisation)."),
     sparsity: float = typer.Option(..., "--sparsity", "-s", help="Fraction of conv and linear weights set to zero, "
