@@ -1,6 +1,7 @@
 """The files a command reads and writes, and the one writer every output goes through.
 
-Inputs must exist (`check_input`, `check_checkpoint`). Every file dau makes (checkpoints, run
+Inputs must exist (`check_input`, `check_checkpoint`; a missing one's line names a file with a
+close name in its folder: `near_miss`). Every file dau makes (checkpoints, run
 records, plots, compare tables, cells, job results) is written by `write(path, fill, force)`:
 `fill(f)` writes into a hidden temporary file beside `path` (`.NAME.PID.TOKEN.tmp`), which is
 fsynced and then, without `force`, *linked* to `path`: `os.link` fails if `path` exists, even if
@@ -182,8 +183,32 @@ def check_input(path: str | Path, fix: str) -> Path:
     if path.is_dir():
         raise DauError(f"{path} is a folder, not a file; {fix}")
     if not path.is_file():
-        raise DauError(f"{path} does not exist; {fix}")
+        raise DauError(f"{path} does not exist{near_miss(path)}; {fix}")
     return path
+
+
+MAX_LISTED = 5000  # entries of a folder near_miss looks at: a huge folder costs no more than this
+
+
+def near_miss(path: Path) -> str:
+    """` (did you mean 'DIR/NAME'?)` for a file in `path`'s folder with a close name (one with the
+    same suffix first: digit-cnn.pt finds digits-cnn.pt before digit-cnn.toml), or nothing. Lists
+    one folder, at most MAX_LISTED entries; hidden files only for a hidden name."""
+    from itertools import islice
+
+    from dau_cli.settings import closest
+
+    names = []
+    try:
+        with os.scandir(path.parent) as entries:
+            for entry in islice(entries, MAX_LISTED):
+                if (path.name.startswith(".") or not entry.name.startswith(".")) and entry.is_file():
+                    names.append(entry.name)
+    except OSError:
+        return ""
+    same = [n for n in names if Path(n).suffix == path.suffix]
+    found = closest(path.name, same) or closest(path.name, names)
+    return f" (did you mean '{path.with_name(found[0])}'?)" if found else ""
 
 
 def check_checkpoint(path: str | Path, fix: str | None = None) -> Path:

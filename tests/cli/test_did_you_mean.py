@@ -1,5 +1,6 @@
 """A mistyped name gets the closest known one in its error line: methods (forget -m, prune -m,
-compare --methods). A name far from every known one gets no suggestion."""
+compare --methods), a missing file's near-miss in its folder. A name far from every known one
+gets no suggestion."""
 
 from __future__ import annotations
 
@@ -30,3 +31,34 @@ def test_a_far_off_method_gets_no_suggestion(dau, user_error, args):
 def test_the_method_option_still_lists_and_completes_its_choices(dau):
     assert "<dau|dau-authors|retrain|ft|ga|rl|l1|salun|scrub>" in dau("forget", "-h").stdout.replace("\n", "")
     assert "<omp|imp|synflow>" in dau("prune", "-h").stdout
+
+
+def test_a_missing_checkpoint_names_a_file_with_a_close_name_in_its_folder(dau, user_error, tmp_path):
+    (tmp_path / "digits-cnn.pt").write_bytes(b"x")
+    line = user_error(dau("forget", tmp_path / "digit-cnn.pt", "-c", "3"))
+    assert f"{tmp_path / 'digit-cnn.pt'} does not exist (did you mean '{tmp_path / 'digits-cnn.pt'}'?); train one" \
+        in line, line
+    assert "did you mean" not in user_error(dau("info", tmp_path / "zzz.pt"))
+
+
+def test_the_near_miss_prefers_the_same_suffix(dau, user_error, tmp_path):
+    (tmp_path / "digits.pth").write_bytes(b"x")  # the closer name, another suffix
+    (tmp_path / "digit.pt").write_bytes(b"x")
+    assert f"(did you mean '{tmp_path / 'digit.pt'}'?)" in user_error(dau("info", tmp_path / "dgits.pt"))
+    (tmp_path / "digit.pt").unlink()
+    assert f"(did you mean '{tmp_path / 'digits.pth'}'?)" in user_error(dau("info", tmp_path / "dgits.pt"))
+
+
+def test_every_input_file_gets_the_near_miss_and_hidden_files_are_not_offered(dau, user_error, tmp_path):
+    (tmp_path / "model.pt").write_bytes(b"not read")
+    (tmp_path / "positions.txt").write_text("1\n")
+    line = user_error(dau("forget", tmp_path / "model.pt", "--indices", tmp_path / "position.txt"))
+    assert f"(did you mean '{tmp_path / 'positions.txt'}'?)" in line
+    (tmp_path / ".digits-cnn.pt").write_bytes(b"x")
+    assert "did you mean" not in user_error(dau("info", tmp_path / "digits-cnn.pt"))
+
+
+def test_a_relative_path_is_suggested_as_it_was_given(dau, user_error, tmp_path, monkeypatch):
+    (tmp_path / "digits-cnn.pt").write_bytes(b"x")
+    monkeypatch.chdir(tmp_path)
+    assert "digit-cnn.pt does not exist (did you mean 'digits-cnn.pt'?)" in user_error(dau("info", "digit-cnn.pt"))
