@@ -46,8 +46,11 @@ def resolve_run(run: str, root: Path) -> Path:
         raise DauError(f"'{run}' matches {len(matches)} runs ({names}); give more of the id")
     from dau_cli.settings import did_you_mean
 
-    ids = [d.name for d in root.iterdir() if d.is_dir()] if root.is_dir() else []
-    raise DauError(f"no run '{run}' in {root}{did_you_mean(run, ids)}; `dau runs ls` lists the runs there")
+    ids = sorted((d.name for d in root.iterdir() if d.is_dir()), reverse=True) if root.is_dir() else []  # newest first
+    if not ids:
+        raise DauError(f"no run '{run}': there are no runs in {root} yet")
+    hint = did_you_mean(run, [*ids, "latest"], n=3, prefixes=True)  # a typo in an id, or in its start
+    raise DauError(f"no run '{run}' in {root}{hint}; `dau runs ls` lists the runs there")
 
 
 def has_terminal() -> bool:

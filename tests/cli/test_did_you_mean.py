@@ -1,10 +1,14 @@
 """A mistyped name gets the closest known one in its error line: methods (forget -m, prune -m,
-compare --methods), a missing file's near-miss in its folder. A name far from every known one
-gets no suggestion."""
+compare --methods), a missing file's near-miss in its folder, run ids (a typo in an id or in its
+start). A name far from every known one gets no suggestion."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
+
+FORGET_ID, TRAIN_ID = "20261128-013512-forget-a1b2c3", "20261128-013514-train-ffffff"
 
 
 @pytest.mark.parametrize("args, wrong, meant", [
@@ -62,3 +66,40 @@ def test_a_relative_path_is_suggested_as_it_was_given(dau, user_error, tmp_path,
     (tmp_path / "digits-cnn.pt").write_bytes(b"x")
     monkeypatch.chdir(tmp_path)
     assert "digit-cnn.pt does not exist (did you mean 'digits-cnn.pt'?)" in user_error(dau("info", "digit-cnn.pt"))
+
+
+@pytest.fixture
+def two_runs(dau_home):
+    for i, run_id in enumerate((FORGET_ID, TRAIN_ID)):
+        folder = dau_home / "runs" / run_id
+        folder.mkdir(parents=True)
+        (folder / "run.json").write_text(json.dumps({
+            "schema": 1, "id": run_id, "command": run_id.split("-")[2], "argv": [], "config": {}, "pid": 1,
+            "host": "elsewhere", "device": "cpu", "status": "completed", "started": 1.7e9 + i, "ended": 1.7e9 + 5,
+            "summary": {}, "outputs": {}}))
+        (folder / "events.jsonl").write_text("")
+    return dau_home / "runs"
+
+
+@pytest.mark.parametrize("given, meant", [
+    ("20261128-013512-forget-a1b2c4", f"'{FORGET_ID}'"),  # one character off
+    ("20261128-013512-froget-a1b2c3", f"'{FORGET_ID}'"),
+    ("20261128-013515-train", f"'{TRAIN_ID}'"),  # a mistyped start of one id
+    ("20261128-0136", f"'{TRAIN_ID}' or '{FORGET_ID}'"),  # ... of both: the newest first
+    ("lates", "'latest'"),
+])
+def test_a_mistyped_run_id_names_the_closest_runs(dau, user_error, two_runs, given, meant):
+    for command in (("runs", "show"), ("runs", "export", "--csv"), ("runs", "rm", "--yes")):
+        line = user_error(dau(*command[:2], given, *command[2:]))
+        assert f"no run '{given}' in {two_runs} (did you mean {meant}?); `dau runs ls`" in line, line
+    assert sorted(p.name for p in two_runs.iterdir()) == [FORGET_ID, TRAIN_ID]  # rm removed nothing
+
+
+def test_a_far_off_run_id_gets_no_suggestion_and_no_runs_say_so(dau, user_error, two_runs):
+    line = user_error(dau("runs", "show", "nope"))
+    assert "no run 'nope'" in line and "did you mean" not in line
+    for run_id in (FORGET_ID, TRAIN_ID):
+        (two_runs / run_id / "run.json").unlink()
+        (two_runs / run_id / "events.jsonl").unlink()
+        (two_runs / run_id).rmdir()
+    assert "no run 'nope': there are no runs in" in user_error(dau("runs", "show", "nope"))
