@@ -248,15 +248,22 @@ def list_recipes() -> dict[str, Path]:
     return {p.stem: p for p in sorted(recipes_dir().glob("*.toml"))}
 
 
-def read_recipe(name: str) -> dict[str, dict[str, Any]]:
+def recipe_path(name: str, files: bool = True) -> Path:
+    """A preset's file by name, or (with `files`) a .toml file; else one line naming the closest
+    preset, or the missing file and a close name beside it (files.check_input)."""
     recipes = list_recipes()
-    path = recipes.get(name)
-    if path is None:
-        p = Path(name)
-        if p.suffix == ".toml" and p.is_file():
-            path = p
-        else:
-            raise DauError(f"unknown recipe '{name}'; choose one of: {', '.join(recipes)} (or give a .toml path)")
+    if name in recipes:
+        return recipes[name]
+    if files and Path(name).suffix == ".toml":
+        from dau_cli.files import check_input
+
+        return check_input(Path(name), f"give a recipe file, or a preset: {', '.join(recipes)}")
+    raise DauError(f"unknown recipe '{name}'{did_you_mean(name, recipes)}; choose one of: {', '.join(recipes)}"
+                   + (" (or give a .toml path)" if files else ""))
+
+
+def read_recipe(name: str) -> dict[str, dict[str, Any]]:
+    path = recipe_path(name)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:

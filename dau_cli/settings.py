@@ -36,7 +36,8 @@ def check(dotted: str, f: dataclasses.Field, value: Any, where: str = "") -> Non
     if "choices" in m and value not in m["choices"] and not (
             "pattern" in m and isinstance(value, str) and re.fullmatch(m["pattern"][0], value)):
         shown = ", ".join(m["choices"]) + (f" or {m['pattern'][1]}" if "pattern" in m else "")
-        raise DauError(f"{dotted} must be one of {shown}, got '{value}'{source}")
+        hint = did_you_mean(value, m["choices"]) if isinstance(value, str) else ""
+        raise DauError(f"{dotted} must be one of {shown}, got '{value}'{hint}{source}")
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return
     if isinstance(value, int) and abs(value) > 2**63:  # beyond every range here, and beyond a float's reach

@@ -251,12 +251,10 @@ def recipes_cp(
       dau recipes cp forget-class my-class.toml
       dau forget digits-cnn.pt --classes 3 --recipe my-class.toml
     """
-    from dau_cli.config import list_recipes
+    from dau_cli.config import recipe_path
     from dau_cli.files import check_output, write
 
-    source = list_recipes().get(name)
-    if source is None:
-        raise DauError(f"unknown recipe '{name}'; choose one of: {', '.join(list_recipes())}")
+    source = recipe_path(name, files=False)
     target = check_output(path, [source], force)
     text = source.read_bytes()
     write(target, lambda f: f.write(text), force=force)

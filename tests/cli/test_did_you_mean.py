@@ -1,6 +1,6 @@
 """A mistyped name gets the closest known one in its error line: methods (forget -m, prune -m,
 compare --methods), a missing file's near-miss in its folder, run ids (a typo in an id or in its
-start). A name far from every known one gets no suggestion."""
+start), recipes, and a setting's choices (data sets, architectures, devices). A name far from every known one gets no suggestion."""
 
 from __future__ import annotations
 
@@ -103,3 +103,30 @@ def test_a_far_off_run_id_gets_no_suggestion_and_no_runs_say_so(dau, user_error,
         (two_runs / run_id / "events.jsonl").unlink()
         (two_runs / run_id).rmdir()
     assert "no run 'nope': there are no runs in" in user_error(dau("runs", "show", "nope"))
+
+
+@pytest.mark.parametrize("args, says", [
+    (["recipes", "show", "fashon-lenet"], "unknown recipe 'fashon-lenet' (did you mean 'fashion-lenet'?); choose one of"),
+    (["recipes", "cp", "digts-cnn", "{tmp}/x.toml"], "unknown recipe 'digts-cnn' (did you mean 'digits-cnn'?)"),
+    (["train", "--recipe", "digts-cnn", "-o", "{tmp}/m.pt"], "unknown recipe 'digts-cnn' (did you mean 'digits-cnn'?)"),
+    (["forget", "{tmp}/model.pt", "-c", "3", "-r", "Forget-Clas"], "(did you mean 'forget-class'?)"),
+    (["train", "--recipe", "{tmp}/my-recpe.toml"], "my-recpe.toml does not exist (did you mean '{tmp}/my-recipe.toml'?)"),
+    (["train", "--set", "data.dataset=fashon"], "got 'fashon' (did you mean 'fashion-mnist'?) (from --set)"),
+    (["train", "--dataset", "fashon"], "got 'fashon' (did you mean 'fashion-mnist'?) (from a flag)"),
+    (["train", "--set", "model.arch=lenett"], "got 'lenett' (did you mean 'lenet'?)"),
+    (["train", "--set", "train.device=cdua"], "got 'cdua' (did you mean 'cuda'?)"),
+    (["import", "{tmp}/model.pt", "--arch", "cnn", "--dataset", "cifar-10"], "got 'cifar-10' (did you mean 'cifar10'?)"),
+])
+def test_a_mistyped_recipe_or_choice_names_the_closest_one(dau, user_error, tmp_path, args, says):
+    (tmp_path / "model.pt").write_bytes(b"not read")
+    (tmp_path / "my-recipe.toml").write_text("[train]\nepochs = 1\n")
+    line = user_error(dau(*(a.replace("{tmp}", str(tmp_path)) for a in args)))
+    assert says.replace("{tmp}", str(tmp_path)) in line, line
+
+
+@pytest.mark.parametrize("args", [["recipes", "show", "zzzz"], ["recipes", "cp", "zzzz", "x.toml"],
+                                  ["train", "--recipe", "zzzz.toml"], ["train", "--set", "data.dataset=zzzz"],
+                                  ["train", "--set", "model.arch=zzzz"]])
+def test_a_far_off_recipe_or_choice_gets_no_suggestion(dau, user_error, args):
+    line = user_error(dau(*args))
+    assert "zzzz" in line and "did you mean" not in line
