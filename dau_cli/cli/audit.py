@@ -81,7 +81,7 @@ def audit(
         # Warnings are kept in the report, printed after the verdict. On a cluster the references'
         # device is the cluster's to decide (a GPU where it has one).
         report = operations.audit(opened, forget, run, references, workers, device=device if ray else str(dev),
-                                  ray=ray, samples=html is not None)
+                                  ray=ray, samples=html is not None, name=checkpoint.name)
         samples = report.pop("samples", None)  # per-sample arrays for the report's pictures, never printed
         summary = {k: report[k] for k in ("verdict", "ua", "ra", "ta", "val_acc", "forgotten_test_acc",
                                           "mia_efficacy") if report.get(k) is not None}

@@ -252,7 +252,7 @@ def print_verdicts(rows: list[dict]) -> None:
     out.print(table)
     out.print("output z: the forget samples' mean z-score against models retrained without them; LiRA: "
               "log-likelihood ratio IN/OUT; relearn N: forget-set accuracy (%) after N fine-tuning steps; probe: "
-              "a linear probe's forget-set accuracy (%) (docs/audit.md)", style="dim", soft_wrap=False)
+              "a linear probe's forget-set accuracy (%) (docs/audit.md)", style="dim")
     if dropped:
         note(left_out(dropped))
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from rich.console import Console, Group, RenderableType
 from rich.markup import escape
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Column
 from rich.text import Text
@@ -127,7 +128,7 @@ class ProgressView:
 
     def _job_event(self, event: dict) -> None:
         kind = event.get("type")
-        name = f"  {event['job']}"  # the job's name leads; its loop's name goes with the metrics
+        name = f"  {escape(str(event['job']))}"  # the job's name leads (`dau[dau.lr=0.03]` as written)
         if kind == "phase":
             if self.job_task is None:
                 self.job_task = self.progress.add_task(name, total=event.get("total"), info=str(event["phase"]))

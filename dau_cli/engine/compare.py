@@ -148,9 +148,8 @@ def run_cell(checkpoint: str, key: dict, config: dict, device: str, data_root: s
     # Its own run directory, where it runs, so the dashboard can follow the cell's unlearning.
     what = f"{name} seed {seed} ({key['label']})"  # the cell's model, which has no file name of its own
     run = Run("compare-cell", [what], {"cell": key}, str(dev))
-    if progress is not None:  # `dau dau.lr=0.03 seed 0`: no brackets, which a terminal's markup would eat
-        shown = name.replace("[", " ").rstrip("]")
-        run.listeners.append(_pass_on(progress, f"{shown} seed {seed}" + (f" {key['label']}" if key["label"] != "dense" else "")))
+    if progress is not None:
+        run.listeners.append(_pass_on(progress, f"{name} seed {seed}" + (f" {key['label']}" if key["label"] != "dense" else "")))
     try:
         cost = {"wall_time_s": 0.0, "image_passes": 0}
         if method != "original":

@@ -141,17 +141,18 @@ def forget(opened: Opened, fs: Any, method: str, config: dict, sink: EventSink, 
 
 
 def audit(opened: Opened, fs: Any, sink: EventSink, references: int = 0, workers: int = 1,
-          device: str | None = None, ray: str | None = None, samples: bool = False) -> dict:
+          device: str | None = None, ray: str | None = None, samples: bool = False, name: str = "") -> dict:
     """The literature's numbers for `opened.model` on the forget set `fs` (UA, RA, TA, MIA-Efficacy,
     the threshold attacks; warnings kept in the report), then the verdict against the reference bank,
     topped up to `references` OUT and IN models first (engine/audit_verdict). `device`: where
-    references train (default: the model's). `samples`: keep the per-sample arrays (`--report`)."""
+    references train (default: the model's). `samples`: keep the per-sample arrays (`--report`).
+    `name`: the model's, for the verdict event (its file name; default: words from its lineage)."""
     from dau_cli.engine.audit import audit as measure
     from dau_cli.engine.audit_verdict import audit_verdict
 
     report = measure(opened.model, opened.data, fs, sink, warnings_in_report=True)
     report.update(audit_verdict(opened.ckpt, opened.model, opened.data, fs, references=references, workers=workers,
-                                sink=sink, device=device or str(opened.device), ray=ray, samples=samples))
+                                sink=sink, device=device or str(opened.device), ray=ray, samples=samples, name=name))
     return report
 
 
@@ -190,8 +191,8 @@ def demo(config: dict, sink: EventSink, references: int, workers: int) -> Demo:
     ckpts["fake"], cost["fake"] = bias_fake(trained.checkpoint, [3], data=opened.data), {"wall_time_s": 0.0, "image_passes": 0}
     sink.emit("log", level="info", message=f"4/4 verdicts against {references} + {references} reference models "
               "(trained once, kept in the reference bank)")
-    reports = {name: audit(open_checkpoint(ckpt, str(opened.device), data=opened.data), fs, sink, references, workers)
-               for name, ckpt in ckpts.items()}
+    reports = {name: audit(open_checkpoint(ckpt, str(opened.device), data=opened.data), fs, sink, references, workers,
+                           name=f"{name}.pt") for name, ckpt in ckpts.items()}  # as the demo saves them
     rows = {}
     for name, r in reports.items():
         r = {**r, **{k: cost[name][k] for k in ("wall_time_s", "image_passes")}, "avg_gap": avg_gap(r, reports["retrain"])}

@@ -75,6 +75,7 @@ def test_json_report_run_directory_and_events(tiny_ckpt):
     assert report["verdict"] == "no reference" and "--references" in report["reasons"][0]
     verdict = next(e for e in events if e["type"] == "verdict")
     assert verdict["verdict"] == "no reference" and runs[0]["summary"]["verdict"] == "no reference"
+    assert verdict["model"] == Path(tiny_ckpt).name  # the dashboard names the verdict by the audited file
 
 
 def retrained_lineage(ckpt: dict, forget_indices) -> dict:

@@ -67,6 +67,14 @@ def test_an_inner_job_has_one_line_that_follows_the_current_job():
     assert lines[1].startswith("  ft seed 0 ") and "40/100" in lines[1] and "dau  atk 0.7" in lines[1]
 
 
+def test_a_job_named_with_brackets_is_shown_as_written():
+    view = ProgressView(Console(width=100, file=io.StringIO()))
+    view({"type": "phase", "phase": "compare", "total": 2})
+    job = "dau[dau.lr=0.03] seed 0"  # a compare method with settings: markup would eat `[dau.lr=0.03]`
+    view({"type": "phase", "phase": "dau", "total": 10, "job": job})
+    assert lines_of(view, 100)[1].startswith("  dau[dau.lr=0.03] se")  # the label column cuts it there
+
+
 def test_forget_with_dau_at_80_columns_keeps_the_bar_whole(dau, tiny_ckpt, tmp_path, monkeypatch):
     """The real command, drawn as on a colour terminal of 80 columns."""
     import dau_cli.cli.common as common
