@@ -7,6 +7,7 @@ import io
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Optional
 
@@ -156,7 +157,10 @@ def runs_ls(
       dau runs ls --method dau --dataset fashion-mnist --since 2026-12-01 --sort took
       dau runs ls --csv > runs.csv
     """
+    from dau_cli.config import DATASET_SIZES
+    from dau_cli.methods import check_method
     from dau_cli.runs import SHOWN_STATUSES, list_runs, runs_dir
+    from dau_cli.settings import check_name
 
     if status is not None and status not in SHOWN_STATUSES:
         raise DauError(f"--status {status}: choose one of {', '.join(SHOWN_STATUSES)}")
@@ -166,8 +170,12 @@ def runs_ls(
         day = time.mktime(time.strptime(since, "%Y-%m-%d")) if since else None
     except ValueError:
         raise DauError(f"--since {since}: give a day as YYYY-MM-DD, e.g. 2026-12-01") from None
+    runs = list_runs()
+    _known(method, {m for r in runs for m in _methods(r)}, check_method)
+    _known(None if (dataset or "").startswith("folder:") else dataset, {_dataset(r) for r in runs},
+           lambda name: check_name(name, DATASET_SIZES, "--dataset: unknown data set", "or folder:PATH"))
     rows = []  # each run's record with its row's columns (--json prints both)
-    for r, its_cells in group_cells(list_runs()):
+    for r, its_cells in group_cells(runs):
         if _matches(r, command, status, verdict, method, dataset, day):
             rows.append({**r, **row(r, len(its_cells))})
             rows += [{**c, **row(c), "run": "└ " + c["id"]} for c in its_cells] if cells else []
@@ -184,6 +192,13 @@ def runs_ls(
                                                                           since)) else ""))
     else:
         _print_rows(rows, runs_dir())
+
+
+def _known(value: str | None, recorded: set[str], check: Callable[[str], Any]) -> None:
+    """A filter that no run has is checked as the option that takes it (forget -m, --set
+    data.dataset): a typo is one line with the closest name, not an empty list."""
+    if value is not None and value not in recorded:
+        check(value)
 
 
 def _print_csv(rows: list[dict[str, Any]]) -> None:

@@ -1,6 +1,6 @@
 """A mistyped name gets the closest known one in its error line: methods (forget -m, prune -m,
 compare --methods), a missing file's near-miss in its folder, run ids (a typo in an id or in its
-start), recipes, and a setting's choices (data sets, architectures, devices). A name far from every known one gets no suggestion."""
+start), runs ls's --method and --dataset filters, recipes, and a setting's choices (data sets, architectures, devices). A name far from every known one gets no suggestion."""
 
 from __future__ import annotations
 
@@ -93,6 +93,27 @@ def test_a_mistyped_run_id_names_the_closest_runs(dau, user_error, two_runs, giv
         line = user_error(dau(*command[:2], given, *command[2:]))
         assert f"no run '{given}' in {two_runs} (did you mean {meant}?); `dau runs ls`" in line, line
     assert sorted(p.name for p in two_runs.iterdir()) == [FORGET_ID, TRAIN_ID]  # rm removed nothing
+
+
+@pytest.mark.parametrize("args, says", [
+    (["--method", "daau"], "--method: unknown method 'daau' (did you mean 'dau'?); choose one of"),
+    (["--dataset", "fashon"], "--dataset: unknown data set 'fashon' (did you mean 'fashion-mnist'?)"),
+    (["--method", "zzzz"], "--method: unknown method 'zzzz'; choose one of"),
+    (["--dataset", "zzzz"], "--dataset: unknown data set 'zzzz'; choose one of"),
+])
+def test_a_mistyped_runs_ls_filter_names_the_closest_one(dau, user_error, two_runs, args, says):
+    assert says in user_error(dau("runs", "ls", *args))
+
+
+def test_a_runs_ls_filter_a_run_recorded_or_a_known_one_still_just_filters(dau, two_runs):
+    record = json.loads((two_runs / FORGET_ID / "run.json").read_text())
+    record["config"] = {"method": "an-old-method", "data": {"dataset": "folder:/pictures"}}
+    (two_runs / FORGET_ID / "run.json").write_text(json.dumps(record))
+    for args, ids in ((["--method", "an-old-method"], [FORGET_ID]), (["--dataset", "folder:/pictures"], [FORGET_ID]),
+                      (["--method", "salun"], []), (["--dataset", "folder:/elsewhere"], []), (["--dataset", "svhn"], [])):
+        r = dau("runs", "ls", "--json", *args)
+        assert r.exit_code == 0, r.output
+        assert [run["id"] for run in json.loads(r.stdout)["runs"]] == ids
 
 
 def test_a_far_off_run_id_gets_no_suggestion_and_no_runs_say_so(dau, user_error, two_runs):
