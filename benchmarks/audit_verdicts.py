@@ -135,20 +135,18 @@ def ensure_bank(work: Path, seed: int, mode: str, k: int, workers: int) -> None:
 
 def unlearned(work: Path, row: tuple) -> float:
     from dau_cli.config import resolve
+    from dau_cli.engine import operations
     from dau_cli.engine.audit import forget_set_for_audit
-    from dau_cli.engine.checkpoint import load_checkpoint, restore, save_checkpoint
-    from dau_cli.engine.forget import forget_checkpoint
+    from dau_cli.engine.checkpoint import save_checkpoint
     from dau_cli.runs import EventSink
 
     mode, kind, orig, seed = row
     t0 = time.perf_counter()
-    ckpt = load_checkpoint(work / "models" / f"original-{orig}.pt")
-    model, data = restore(ckpt, "cpu")
-    fs = forget_set_for_audit(ckpt, data, **FORGET[mode])
+    opened = operations.open_checkpoint(work / "models" / f"original-{orig}.pt", "cpu")
+    fs = forget_set_for_audit(opened.ckpt, opened.data, **FORGET[mode])
     method = "retrain" if kind == "fresh retrain" else kind
-    new, _ = forget_checkpoint(ckpt, model, data, fs, method, resolve(RECIPE, {"train.device": "cpu"}),
-                               EventSink(), seed)
-    save_checkpoint(new, model_path(work, row))
+    done = operations.forget(opened, fs, method, resolve(RECIPE, {"train.device": "cpu"}), EventSink(), seed)
+    save_checkpoint(done.checkpoint, model_path(work, row))
     return time.perf_counter() - t0
 
 
@@ -214,10 +212,10 @@ def bank_cost(out: Path, work: Path, seed: int, k: int, workers: int, first: boo
 
 def verdict_cell(out: Path, work: Path, row: tuple, k: int, workers: int) -> dict | None:
     """Audit one model (if it exists) against the bank: the literature's numbers and the verdict."""
-    from dau_cli.engine.audit import audit, forget_set_for_audit
-    from dau_cli.engine.audit_verdict import audit_verdict
-    from dau_cli.engine.checkpoint import load_checkpoint, restore
+    from dau_cli.engine import operations
+    from dau_cli.engine.audit import forget_set_for_audit
     from dau_cli.engine.tamper import bias_fake
+    from dau_cli.runs import EventSink
 
     mode, kind, orig, seed = row
     cell_path = out / "cells" / f"{mode}-{kind.replace(' ', '_')}-o{orig}-s{seed}.json"
@@ -229,19 +227,16 @@ def verdict_cell(out: Path, work: Path, row: tuple, k: int, workers: int) -> dic
         return cell
     if not model_path(work, row).exists():
         return None
-    ckpt = load_checkpoint(model_path(work, row))
-    model, data = restore(ckpt, "cpu")
-    fs = forget_set_for_audit(ckpt, data, **FORGET[mode])
+    opened = operations.open_checkpoint(model_path(work, row), "cpu")
+    fs = forget_set_for_audit(opened.ckpt, opened.data, **FORGET[mode])
     if kind == "fake":
-        ckpt = bias_fake(ckpt, list(fs.classes))
-        model, data = restore(ckpt, "cpu")
-    report = audit(model, data, fs)
+        opened = operations.open_checkpoint(bias_fake(opened.ckpt, list(fs.classes)), "cpu", data=opened.data)
     t0 = time.perf_counter()
-    v = audit_verdict(ckpt, model, data, fs, references=k, workers=workers)
+    v = operations.audit(opened, fs, EventSink(), references=k, workers=workers)
     cell = {"mode": mode, "kind": kind, "original_seed": orig, "seed": seed, "verdict": v["verdict"],
             "reasons": v["reasons"], "tests": slim(v["tests"]), "references": v["references"],
-            **{key: report.get(key) for key in ("ua", "ra", "ta", "mia_efficacy")},
-            "verdict_s": time.perf_counter() - t0, **cost_of(model_path(work, row), kind)}
+            **{key: v.get(key) for key in ("ua", "ra", "ta", "mia_efficacy")},
+            "audit_s": time.perf_counter() - t0, **cost_of(model_path(work, row), kind)}
     write_json(cell_path, cell)
     print(f"{mode} {kind} (original {orig}, seed {seed}): {v['verdict']}", flush=True)
     return cell
