@@ -172,7 +172,8 @@ def test_compare_references_adds_verdicts_to_cells_json_and_a_second_table(dau, 
     assert json.loads((folder / "compare.json").read_text())["references"] == 2
     assert all(json.loads(p.read_text())["references"] == 2 for p in (folder / "cells").glob("*.json"))
     assert "| verdicts |" in (folder / "compare.md").read_text()
-    monkeypatch.setattr(common.out, "_width", 80)
+    monkeypatch.setattr(common.out, "_width", 80)  # an 80-column terminal, where prose wraps at the width
+    monkeypatch.setattr(common.out, "soft_wrap", False)
     table = dau(*args)  # the cells are reused; the verdicts come in a second table, within 80 columns
     assert table.exit_code == 0, table.output
     assert "the audit's verdicts over seeds" in table.stdout and "—" in table.stdout
