@@ -266,7 +266,7 @@ def demo(
     device: str = typer.Option("auto", help="auto, cpu, cuda or mps."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of the table."),
 ) -> None:
-    """The whole story on the embedded digits data, in under three minutes on a 2-core CPU.
+    """The whole story on the embedded digits data, in under two minutes on 2 idle CPU cores.
 
     Trains a small CNN, forgets class 3 with DAU, retrains without class 3, and makes the
     one-number fake (the class-3 output bias lowered by 30, nothing forgotten). Each model gets
