@@ -158,7 +158,7 @@ def runs_ls(
       dau runs ls --csv > runs.csv
     """
     from dau_cli.config import DATASET_SIZES
-    from dau_cli.methods import check_method
+    from dau_cli.methods import check_method, split_column
     from dau_cli.runs import SHOWN_STATUSES, list_runs, runs_dir
     from dau_cli.settings import check_name
 
@@ -171,7 +171,8 @@ def runs_ls(
     except ValueError:
         raise DauError(f"--since {since}: give a day as YYYY-MM-DD, e.g. 2026-12-01") from None
     runs = list_runs()
-    _known(method, {m for r in runs for m in _methods(r)}, check_method)
+    _known(method, {m for r in runs for m in _methods(r)},  # `dau[dau.lr=0.03]`: a compare column of dau
+           lambda name: check_method(split_column(name)[0]))
     _known(None if (dataset or "").startswith("folder:") else dataset, {_dataset(r) for r in runs},
            lambda name: check_name(name, DATASET_SIZES, "--dataset: unknown data set", "or folder:PATH"))
     rows = []  # each run's record with its row's columns (--json prints both)

@@ -110,7 +110,7 @@ def test_a_runs_ls_filter_a_run_recorded_or_a_known_one_still_just_filters(dau, 
     record["config"] = {"method": "an-old-method", "data": {"dataset": "folder:/pictures"}}
     (two_runs / FORGET_ID / "run.json").write_text(json.dumps(record))
     for args, ids in ((["--method", "an-old-method"], [FORGET_ID]), (["--dataset", "folder:/pictures"], [FORGET_ID]),
-                      (["--method", "salun"], []), (["--dataset", "folder:/elsewhere"], []), (["--dataset", "svhn"], [])):
+                      (["--method", "salun"], []), (["--method", "dau[dau.repair_lr=0.03]"], []), (["--dataset", "folder:/elsewhere"], []), (["--dataset", "svhn"], [])):
         r = dau("runs", "ls", "--json", *args)
         assert r.exit_code == 0, r.output
         assert [run["id"] for run in json.loads(r.stdout)["runs"]] == ids
