@@ -303,4 +303,5 @@ class RunScreen(Screen):
             lines.append(clip_text(Text(message, style=style.get(level, "")), self._width()))
         if not lines and not snap.events:
             lines.append(Text("no events yet", style="dim"))
-        self.query_one("#log-text", Static).update(Text("\n").join(lines[:3]), layout=False)
+        for log in self.query("#log-text").results(Static):  # none while the screen is mounted or torn down
+            log.update(Text("\n").join(lines[:3]), layout=False)
