@@ -217,7 +217,7 @@ def test_relearning_step_moves_by_the_radius_down_the_loss_and_back(tiny_ckpt):
     """The guard's relearning step: all weights move `radius` (in norm) down D_f's loss under its own
     labels, pruned weights stay 0 inside it, and leaving restores every weight bit for bit."""
     from dau_cli.engine.train import Masks
-    from dau_cli.engine.unlearn.dau import relearning_step
+    from dau_cli.engine.unlearn.guard import relearning_step
 
     ckpt, model, data, fs = setup(tiny_ckpt)
     name = "body.0.weight"
@@ -244,7 +244,7 @@ def test_relearning_guard_returns_gradients_of_the_body_only(tiny_ckpt):
     """Against the untouched model (the class not forgotten) the hinge is positive; the guard returns
     its gradient for the body's weights only, leaves every `.grad` alone, and the weights are as they were."""
     from dau_cli.engine.train import Stepper, sgd
-    from dau_cli.engine.unlearn.dau import guard
+    from dau_cli.engine.unlearn.guard import guard
 
     ckpt, model, data, fs = setup(tiny_ckpt)
     task = _task(ckpt, model, data, fs)
@@ -265,7 +265,7 @@ def test_a_repair_step_adds_the_guards_gradients_to_its_own(tiny_ckpt):
     """step_adding: one optimiser step on the loss's gradients plus the given ones, here the
     same as a step on loss + (the given gradient . the weights)."""
     from dau_cli.engine.train import Stepper, sgd
-    from dau_cli.engine.unlearn.dau import step_adding
+    from dau_cli.engine.unlearn.guard import step_adding
 
     ckpt, model, data, fs = setup(tiny_ckpt)
     task = _task(ckpt, model, data, fs)
@@ -294,7 +294,7 @@ def test_relearning_guard_measures_the_batch_it_relearned_on(tiny_ckpt):
     import torch.nn.functional as F
 
     from dau_cli.engine.train import Stepper, batch, sgd
-    from dau_cli.engine.unlearn.dau import guard, relearning_step
+    from dau_cli.engine.unlearn.guard import guard, relearning_step
 
     ckpt, model, data, fs = setup(tiny_ckpt)
     task = _task(ckpt, model, data, fs)
