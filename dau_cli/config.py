@@ -101,9 +101,8 @@ class DauConfig(_Checked):
     holdout: float = opt(0.3, "share of D_f and R kept from the attacker to measure its AUC", **FRACTION_OPEN)
     calibration: int = opt(512, "retain samples that re-estimate batch-norm statistics after each epoch (0 = none)",
                            min=0, max=1_000_000)
-    forgotten_acc: float = opt(1.0, "class forgetting: accuracy (%, 0 to 100) on held-out forget images at or below "
-                               "which the game stops, once they also answer the class no more surely than the "
-                               "reference images; checked after every step", min=0.0, max=100.0)
+    forgotten_acc: float = opt(1.0, "class forgetting: D_f's accuracy (%, 0 to 100) at or below which the class "
+                               "counts as forgotten and the game stops", min=0.0, max=100.0)
     repair_steps: int = opt(40, "class forgetting: steps on B_r retain samples after the game, each guarded "
                             "against relearning (0 = no repair)", min=0, max=10_000_000)
     repair_lr: float = opt(0.02, "class forgetting: learning rate of the repair steps (0 = dau.lr)", min=0.0, max=10.0)

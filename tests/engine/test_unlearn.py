@@ -133,9 +133,8 @@ def separable_problem(n_per_class: int = 60, classes: int = 3) -> tuple[dict, to
     return ckpt, model, data
 
 
-def test_dau_class_forgetting_on_a_separable_problem(monkeypatch):
+def test_dau_class_forgetting_on_a_separable_problem():
     from dau_cli.engine.train import accuracy
-    from dau_cli.engine.unlearn import dau as dau_module
 
     ckpt, model, data = separable_problem()
     train = data.splits["train"]
@@ -149,60 +148,23 @@ def test_dau_class_forgetting_on_a_separable_problem(monkeypatch):
                            "dau.alpha=1"])
     sink, events = EventSink(), []
     sink.listeners.append(events.append)
-    momentum_at_repair = []
-    real_step = dau_module.step_adding
-
-    def step_adding(stepper, loss, extra):
-        if not momentum_at_repair:
-            momentum_at_repair.append(len(stepper.optimizer.state))
-        real_step(stepper, loss, extra)
-
-    monkeypatch.setattr(dau_module, "step_adding", step_adding)
     unlearn(ckpt, model, data, fs, "dau", config, sink)
     assert accuracy(model, data, forget) < 20.0
     assert accuracy(model, data, retain) > 95.0
-    # once the class is forgotten the game stops, mid-epoch if need be, and dau.repair_steps steps
+    # once the forget accuracy reaches dau.forgotten_acc, the game stops and dau.repair_steps steps
     # train on D_r alone: no attacker step, no adversarial or alignment term, and the class stays forgotten
     epochs = [e for e in events if e["type"] == "epoch" and e["phase"] == "dau"]
-    assert epochs[-1]["epoch"] < 15, "the toy should be forgotten before the last epoch"
-    assert epochs[-1]["metrics"]["forget_acc"] <= 1.0
-    assert any("forgotten after" in e.get("message", "") for e in events if e["type"] == "log")
+    switched = next(e["epoch"] for e in epochs if e["metrics"]["forget_acc"] <= 1.0)
+    assert switched < 15, "the toy should be forgotten before the last epoch"
+    assert epochs[-1]["epoch"] == switched, "the game stops once the class is forgotten"
+    assert any("forgotten" in e.get("message", "") for e in events if e["type"] == "log")
     steps = [e for e in events if e["type"] == "step" and e["phase"] == "dau"]
     assert steps and all("adv" in e and "attacker_loss" in e for e in steps)
     repair = [e for e in events if e["type"] == "step" and e["phase"] == "repair"]
     assert len(repair) == config["dau"].repair_steps
     assert all("adv" not in e and "attacker_loss" not in e and "guard" in e for e in repair)
-    assert momentum_at_repair == [0], "the repair starts without the game's momentum"
     after = [e for e in events if e["type"] == "epoch" and e["phase"] == "repair"]
     assert len(after) == 1 and after[0]["metrics"]["forget_acc"] <= 1.0
-
-
-@pytest.mark.parametrize("acc, forget_margin, expected", [
-    (5.0, -3.0, False),   # still predicted as the class
-    (0.0, 2.0, False),    # never predicted, but "is this a 0?" answered more surely than for the references
-    (0.0, -2.0, True),    # never predicted, and answered less surely than for images that are not a 0
-])
-def test_dau_stops_when_held_out_forget_images_are_no_longer_recognised(monkeypatch, acc, forget_margin, expected):
-    """The stopping rule: accuracy on the watched forget images at most forgotten_acc, and their
-    logit-scaled confidence in the forgotten class no higher than the reference images' (mean)."""
-    from types import SimpleNamespace
-
-    from dau_cli.engine.unlearn import dau as dau_module
-
-    watch, ref = torch.arange(0, 6), torch.arange(100, 110)
-    labels = torch.zeros(200, dtype=torch.long)
-
-    def predict(model, data, idx):  # class 0's logit: 0 on the references, forget_margin on the forget images
-        logits = torch.zeros(len(idx), 3)
-        logits[:, 0] = torch.where(idx < 100, forget_margin, 0.0)
-        return logits
-
-    monkeypatch.setattr(dau_module, "accuracy", lambda model, data, idx: acc)
-    monkeypatch.setattr(dau_module, "predict", predict)
-    game = SimpleNamespace(task=SimpleNamespace(model=None, data=None, device="cpu"),
-                           cfg=SimpleNamespace(forgotten_acc=1.0), held_reference=(ref, torch.zeros(10, dtype=torch.long)),
-                           labels=labels)
-    assert dau_module.forgotten(game, watch) is expected
 
 
 def _task(ckpt, model, data, fs, masks=None):
