@@ -55,7 +55,7 @@ def forget_checkpoint(ckpt: dict, model: torch.nn.Module, data: Data, forget: Fo
     from dau_cli.engine.audit import audit
 
     cost = unlearn(ckpt, model, data, forget, method, config, sink, seed)
-    report = audit(model, data, forget, sink=None, bootstrap=0)  # the headline only: no interval
+    report = audit(model, data, forget, sink=None, attacks=False, bootstrap=0)  # the headline only
     headline = {k: report[k] for k in ("ua", "ra", "ta", "val_acc", "mia_efficacy")}
     entry = lineage_entry("forget", dataclasses.asdict(config[method]), cost["wall_time_s"], cost["image_passes"],
                           cost["device"], method=method, seed=seed, forget=forget.describe(),

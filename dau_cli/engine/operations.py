@@ -135,7 +135,7 @@ def forget(opened: Opened, fs: Any, method: str, config: dict, sink: EventSink, 
     from dau_cli.engine.forget import forget_checkpoint
 
     sink.emit("log", level="info", message=f"measuring the original model on the forget set ({len(fs.indices)} samples)")
-    before = audit(opened.model, opened.data, fs)
+    before = audit(opened.model, opened.data, fs, attacks=False, bootstrap=0)  # the headline only
     new, summary = forget_checkpoint(opened.ckpt, opened.model, opened.data, fs, method, config, sink, seed=seed)
     return Forgotten(new, summary, forget_set=fs, original={k: before[k] for k in HEADLINE})
 
