@@ -348,3 +348,19 @@ def test_dau_on_a_single_sample_is_one_line_and_two_samples_work(dau, user_error
     assert "at least 2 samples" in line and not (tmp_path / "a.pt").exists()
     r = dau("forget", tiny_ckpt, "--indices", two, "-o", tmp_path / "b.pt", "--set", "dau.epochs=1", "--json")
     assert r.exit_code == 0 and (tmp_path / "b.pt").exists(), r.output
+
+
+def test_epoch_events_measure_a_fixed_draw_of_a_large_set(tiny_ckpt, monkeypatch):
+    """end_epoch's metrics: a set up to EPOCH_SAMPLE is measured whole; a larger one on the same
+    sorted draw of EPOCH_SAMPLE of its own indices at every epoch."""
+    from dau_cli.engine.unlearn import task as task_module
+
+    ckpt, model, data, fs = setup(tiny_ckpt)
+    task = _task(ckpt, model, data, fs)
+    idx = torch.arange(100, 400)
+    assert torch.equal(task.epoch_sample(idx), idx)
+    monkeypatch.setattr(task_module, "EPOCH_SAMPLE", 50)
+    drawn = task.epoch_sample(idx)
+    assert len(drawn) == 50 and torch.equal(drawn, task.epoch_sample(idx))
+    assert torch.equal(drawn, drawn.sort().values) and bool(torch.isin(drawn, idx).all())
+    assert len(set(drawn.tolist())) == 50

@@ -16,6 +16,8 @@ from dau_cli.engine.stats import ATTACK_STATISTICS, MEMBER_SIGN, sample_stats
 from dau_cli.engine.train import accuracy, autocast, batch, predict
 from dau_cli.runs import EventSink
 
+EPOCH_SAMPLE = 4096  # epoch events measure at most this many images of each set (a fixed draw)
+
 
 @dataclass
 class Task:
@@ -77,21 +79,32 @@ class Task:
     def perm(self, idx: torch.Tensor) -> torch.Tensor:
         return idx[torch.randperm(len(idx), generator=self.generator)]
 
+    def epoch_sample(self, idx: torch.Tensor) -> torch.Tensor:
+        """`idx` itself, or a fixed seeded draw of EPOCH_SAMPLE of it (in order) when it is larger."""
+        if len(idx) <= EPOCH_SAMPLE:
+            return idx
+        g = torch.Generator().manual_seed(len(idx))
+        return idx[torch.randperm(len(idx), generator=g)[:EPOCH_SAMPLE].sort().values.to(idx.device)]
+
     def sample(self, idx: torch.Tensor, k: int) -> torch.Tensor:
         return idx[torch.randint(len(idx), (k,), generator=self.generator)]
 
     def end_epoch(self, phase: str, epoch: int, epochs: int, extra: dict | None = None) -> dict:
-        """Emit the epoch event: accuracies on D_f, D_r, D_val and each attack's AUC on D_f vs R."""
+        """Emit the epoch event: accuracies on D_f, D_r, D_val and each attack's AUC on D_f vs R, each
+        on the same draw of at most EPOCH_SAMPLE of the set's images every epoch (progress to watch:
+        the audit after unlearning measures the whole sets)."""
         from dau_cli.engine.audit import auc
 
         t0 = time.perf_counter()
-        metrics = {"forget_acc": accuracy(self.model, self.data, self.forget_idx),
-                   "retain_acc": accuracy(self.model, self.data, self.retain_idx),
-                   "val_acc": accuracy(self.model, self.data, self.val_idx)}
+        forget_idx = self.epoch_sample(self.forget_idx)
+        metrics = {"forget_acc": accuracy(self.model, self.data, forget_idx),
+                   "retain_acc": accuracy(self.model, self.data, self.epoch_sample(self.retain_idx)),
+                   "val_acc": accuracy(self.model, self.data, self.epoch_sample(self.val_idx))}
         ref_idx, ref_labels = self.reference()
+        keep = self.epoch_sample(torch.arange(len(ref_idx)))
         dev = self.device
-        s_f = sample_stats(predict(self.model, self.data, self.forget_idx), self.data.labels[self.forget_idx.to(dev)])
-        s_r = sample_stats(predict(self.model, self.data, ref_idx), ref_labels.to(dev))
+        s_f = sample_stats(predict(self.model, self.data, forget_idx), self.data.labels[forget_idx.to(dev)])
+        s_r = sample_stats(predict(self.model, self.data, ref_idx[keep]), ref_labels[keep].to(dev))
         aucs = {name: auc(MEMBER_SIGN[name] * s_f[name], MEMBER_SIGN[name] * s_r[name]) for name in ATTACK_STATISTICS}
         self.sink.emit("epoch", phase=phase, epoch=epoch, epochs=epochs, metrics={**metrics, **(extra or {})}, auc=aucs)
         self.eval_seconds += time.perf_counter() - t0
