@@ -249,3 +249,14 @@ def test_no_number_is_cut_in_the_verdict_panel_at_any_width():
         for line in verdicts_text([v], {"config": {"checkpoint": "forgotten.pt"}}, width=width).plain.splitlines():
             assert len(line) <= width and not re.search(r"\d…", line)
             assert numbers(line) <= numbers(full), (width, line)
+
+
+def test_charts_wait_for_their_widgets_before_drawing():
+    """A snapshot that arrives while the charts are not mounted (the screen being built or torn
+    down) is kept and drawn by the next call, never a NoMatches error."""
+    from tui.screens.charts import ChartsPanel
+
+    panel = ChartsPanel()
+    snap = RunSnapshot(steps_version=3, epochs_version=2, roc_version=1)
+    panel.show(snap)
+    assert panel.snapshot is snap and panel._drawn == (-1, -1, -1)

@@ -49,8 +49,11 @@ class ChartsPanel(Vertical):
     # -- data
 
     def show(self, snap: RunSnapshot) -> None:
-        """Draw the charts whose data changed since the last call, then lay them out."""
+        """Draw the charts whose data changed since the last call, then lay them out. Before the
+        charts are mounted, or while they are torn down, only keep `snap` (the next call draws it)."""
         self.snapshot = snap
+        if not self.query("#numbers"):  # composed last: when it is there, every chart is
+            return
         if snap.steps_version != self._drawn[0]:
             self._draw_steps()
         if snap.epochs_version != self._drawn[1]:
