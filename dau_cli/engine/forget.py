@@ -49,14 +49,24 @@ def unlearn(ckpt: dict, model: torch.nn.Module, data: Data, forget: ForgetSet, m
     return cost
 
 
+HEADLINE = ("ua", "ra", "ta", "val_acc", "mia_efficacy")  # what `forget` prints for both models
+
+
+def headline_report(model: torch.nn.Module, data: Data, forget: ForgetSet) -> dict:
+    """The audit's report of `model` on `forget` as `forget` prints it (HEADLINE and the per-statistic
+    MIA-Efficacy): without the threshold attacks and MIA-Efficacy's bootstrap interval, which
+    `dau audit` gives."""
+    from dau_cli.engine.audit import audit
+
+    return audit(model, data, forget, sink=None, attacks=False, bootstrap=0)
+
+
 def forget_checkpoint(ckpt: dict, model: torch.nn.Module, data: Data, forget: ForgetSet, method: str,
                       config: dict, sink: EventSink, seed: int = 0) -> tuple[dict, dict]:
     """Unlearn, audit, and build the new checkpoint (with its lineage entry). Returns (ckpt, summary)."""
-    from dau_cli.engine.audit import audit
-
     cost = unlearn(ckpt, model, data, forget, method, config, sink, seed)
-    report = audit(model, data, forget, sink=None, attacks=False, bootstrap=0)  # the headline only
-    headline = {k: report[k] for k in ("ua", "ra", "ta", "val_acc", "mia_efficacy")}
+    report = headline_report(model, data, forget)
+    headline = {k: report[k] for k in HEADLINE}
     entry = lineage_entry("forget", dataclasses.asdict(config[method]), cost["wall_time_s"], cost["image_passes"],
                           cost["device"], method=method, seed=seed, forget=forget.describe(),
                           forget_indices=forget.indices.clone())

@@ -26,7 +26,6 @@ import torch
 
 from dau_cli.runs import EventSink
 
-HEADLINE = ("ua", "ra", "ta", "val_acc", "mia_efficacy")  # what `forget` prints for both models
 
 
 @dataclass
@@ -50,7 +49,7 @@ class Opened:
 @dataclass
 class Forgotten(Outcome):
     forget_set: Any = None  # engine.forget_sets.ForgetSet
-    original: dict = field(default_factory=dict)  # HEADLINE of the model before unlearning
+    original: dict = field(default_factory=dict)  # forget.HEADLINE of the model before unlearning
 
 
 def train(config: dict, sink: EventSink) -> Outcome:
@@ -131,11 +130,10 @@ def unlearn(opened: Opened, fs: Any, method: str, config: dict, sink: EventSink,
 def forget(opened: Opened, fs: Any, method: str, config: dict, sink: EventSink, seed: int = 0) -> Forgotten:
     """Measure the original on the forget set `fs`, unlearn it with `method` in place, measure again
     and build the new checkpoint with its lineage entry (`dau forget`)."""
-    from dau_cli.engine.audit import audit
-    from dau_cli.engine.forget import forget_checkpoint
+    from dau_cli.engine.forget import HEADLINE, forget_checkpoint, headline_report
 
     sink.emit("log", level="info", message=f"measuring the original model on the forget set ({len(fs.indices)} samples)")
-    before = audit(opened.model, opened.data, fs, attacks=False, bootstrap=0)  # the headline only
+    before = headline_report(opened.model, opened.data, fs)
     new, summary = forget_checkpoint(opened.ckpt, opened.model, opened.data, fs, method, config, sink, seed=seed)
     return Forgotten(new, summary, forget_set=fs, original={k: before[k] for k in HEADLINE})
 
