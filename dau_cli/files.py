@@ -33,7 +33,9 @@ from typing import IO, Any
 from dau_cli.errors import DauError
 
 #: Hidden temporary files of this writer (and of older dau versions: `.NAME.PID.tmp`).
-TEMP = re.compile(r"^\..+\.(\d+)(\.[0-9a-f]+)?\.tmp$")
+# `.{name}.{pid}.{token}.tmp` (and `.{name}.{pid}.tmp` of older versions). The name part is matched
+# lazily: a token of six decimal digits must not be read as the pid (that removed live writers' files).
+TEMP = re.compile(r"^\..+?\.(\d+)(\.[0-9a-f]{6})?\.tmp$")
 #: A temporary file older than this is stale whatever its pid says (pids are reused).
 STALE_AFTER_S = 24 * 3600
 #: Bytes the pre-flight probe writes: enough to fail on a full disk without costing anything.

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable
 
-from dau_cli.files import clean_stale, write
+from dau_cli.files import clean_stale, pid_alive, write
 from dau_cli.runs import list_runs, run_status, runs_dir
 from tui.model import RunModel
 
@@ -125,12 +125,15 @@ def test_a_sigterm_ends_the_run_as_interrupted(tmp_path, tiny_ckpt):
 def test_stale_temporary_files_of_killed_writers_are_removed(tmp_path):
     dead = tmp_path / f".model.pt.{dead_pid()}.abc123.tmp"
     mine = tmp_path / f".model.pt.{os.getpid()}.def456.tmp"
+    # A token of six decimal digits (1 in 17 draws) is not the pid: this live writer's file stays.
+    token = next(n for n in range(999999, 100000, -1) if not pid_alive(n))  # read as a pid, it is dead
+    mine_digits = tmp_path / f".run.json.{os.getpid()}.{token}.tmp"
     old_style = tmp_path / f".run.json.{dead_pid()}.tmp"
     other = tmp_path / ".hidden-notes.tmp"
-    for p in (dead, mine, old_style, other):
+    for p in (dead, mine, mine_digits, old_style, other):
         p.write_bytes(b"half")
     assert sorted(clean_stale(tmp_path)) == sorted([dead, old_style])
-    assert mine.exists() and other.exists()
+    assert mine.exists() and mine_digits.exists() and other.exists()
 
 
 def test_a_killed_write_leaves_no_temporary_file(tmp_path):
