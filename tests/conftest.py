@@ -95,13 +95,17 @@ def user_error() -> Callable:
 
 
 @pytest.fixture(scope="session")
-def ray_local():
+def ray_local(tmp_path_factory: pytest.TempPathFactory):
     """One local Ray instance with 2 CPUs, started as `--ray --workers 2` starts it, for every test
-    that needs it (skipped without Ray). Yields the executor."""
+    that needs it (skipped without Ray). Yields the executor. Its workers keep the environment of
+    its start, so their runs go to a DAU_HOME of their own, never the caller's."""
     ray = pytest.importorskip("ray")
     from dau_cli.engine.jobs import make_executor
 
-    yield make_executor(workers=2, ray=True)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DAU_HOME", str(tmp_path_factory.mktemp("ray_home")))
+        executor = make_executor(workers=2, ray=True)
+    yield executor
     ray.shutdown()
 
 

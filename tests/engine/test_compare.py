@@ -35,7 +35,9 @@ def cells(folder: Path) -> dict[str, dict]:
 @pytest.fixture(scope="module")
 def in_process(tiny_ckpt, tmp_path_factory) -> tuple[Path, dict]:
     folder = tmp_path_factory.mktemp("in_process")
-    return folder, run(tiny_ckpt, folder)
+    with pytest.MonkeyPatch.context() as mp:  # module-scoped: the autouse DAU_HOME is not set yet
+        mp.setenv("DAU_HOME", str(folder / "home"))
+        return folder, run(tiny_ckpt, folder)
 
 
 def test_worker_processes_give_bit_identical_cells(tiny_ckpt, tmp_path, in_process) -> None:
