@@ -120,7 +120,7 @@ def compare(
 
     method_list, spec, config = _checked(checkpoint, sparse, recipe, sets, methods, (classes, random, indices))
     with loading("loading torch"):  # once the cheap checks passed
-        from dau_cli.engine.compare import compare as run_compare, parse_seeds
+        from dau_cli.engine.compare import Incomplete, compare as run_compare, parse_seeds
         from dau_cli.engine.jobs import make_executor
         from dau_cli.engine.train import pick_device
 
@@ -140,11 +140,19 @@ def compare(
     with open_run("compare", run_cfg, dev) as run:
         if "indices" in spec:
             spec["indices"] = Path(spec["indices"])
-        with _cells_kept(folder):
-            result = run_compare(ckpts, spec, method_list, seed_list, config, folder, run, device if ray else dev,
-                                 str(data_root) if data_root else None, executor, references, workers, ray)
         title = f"{checkpoint.name}: forget {mode} {classes or random or indices}, seeds {seed_list}" + (
             f", verdicts against {references} + {references} references" if references else "")
+        try:
+            with _cells_kept(folder):
+                result = run_compare(ckpts, spec, method_list, seed_list, config, folder, run,
+                                     device if ray else dev, str(data_root) if data_root else None, executor,
+                                     references, workers, ray)
+        except Incomplete as e:  # the finished cells' table is written and shown, then the failure
+            _write_tables(folder, e.result, title, spec, seed_list, references)
+            run.update(outputs={"markdown": str(folder / "compare.md"), "json": str(folder / "compare.json")})
+            if not json_out and e.result["rows"]:
+                print_compare(e.result["rows"], title)
+            raise
         _write_tables(folder, result, title, spec, seed_list, references)
         run.update(outputs={"markdown": str(folder / "compare.md"), "json": str(folder / "compare.json")})
     if json_out:

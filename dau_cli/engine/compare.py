@@ -255,28 +255,45 @@ def compare(checkpoints: dict[str, Path], forget_spec: dict, methods: list[str],
     if references > 0 and any(not Path(j.output).exists() for j in jobs):
         fill_banks(checkpoints, forget_spec, seeds, references, workers, ray, sink, device, data_root)
     outcomes = run_jobs(jobs, executor, sink, phase="compare")
+    result = table([o.result for o in outcomes if o.result is not None], checkpoints, methods, seeds)
     problem = failures(outcomes)
     if problem:
-        raise DauError(f"compare: {problem}")
-    return table([o.result for o in outcomes], checkpoints, methods, seeds)
+        result["failed"] = [{"cell": o.job.name, "error": o.error} for o in outcomes if o.status == "failed"]
+        raise Incomplete(f"compare: {problem}", result)
+    return result
+
+
+class Incomplete(DauError):
+    """Some cells failed; `result` is the table of those that finished (rerun to retry the others)."""
+
+    def __init__(self, message: str, result: dict):
+        super().__init__(message)
+        self.result = result
 
 
 def table(cells: list[dict], checkpoints: dict, methods: list[str], seeds: list[int]) -> dict:
+    """A row per checkpoint and method, mean ± std over the seeds whose cell (and the same seed's
+    retrain cell, which Avg. Gap needs) finished; a row with none is left out."""
     by = {(c["label"], c.get("name", c["method"]), c["seed"]): c for c in cells}
     rows = []
     for label in checkpoints:
         for method in ["original", *methods]:
+            done = [s for s in seeds if (label, method, s) in by and (label, "retrain", s) in by]
+            if not done:
+                continue
             vals: dict[str, list[float]] = {k: [] for k in METRICS}
-            for s in seeds:
+            for s in done:
                 c, ref = by[(label, method, s)], by[(label, "retrain", s)]
                 gap = avg_gap(c, ref)
                 for k in METRICS:
                     vals[k].append(gap if k == "avg_gap" else float(c[k]))
             name = method if len(checkpoints) == 1 else f"{method} ({label})"
-            row = {"method": name, "checkpoint": label, "seeds": list(seeds),
+            if len(done) < len(seeds):
+                name += f" ({len(done)} of {len(seeds)} seeds)"
+            row = {"method": name, "checkpoint": label, "seeds": done,
                    **{k: {"mean": statistics.fmean(v), "std": statistics.stdev(v) if len(v) > 1 else 0.0}
                       for k, v in vals.items()}}
-            judged = [by[(label, method, s)] for s in seeds if "verdict" in by[(label, method, s)]]
+            judged = [by[(label, method, s)] for s in done if "verdict" in by[(label, method, s)]]
             if judged:
                 row.update(verdict_columns(judged))
             rows.append(row)
@@ -336,6 +353,9 @@ def markdown(result: dict, title: str) -> str:
                   "z-score of the forget samples' confidence against models retrained without them; LiRA: trimmed "
                   "mean log-likelihood ratio IN/OUT; relearn N %: forget-set accuracy after N fine-tuning steps; "
                   "probe %: a linear probe's accuracy on the forget set. — : no test could decide."]
+    if result.get("failed"):
+        lines += ["", "Not in the table, failed (rerun to retry them; the finished cells are kept):", "",
+                  *(f"- {f['cell']}: {f['error']}" for f in result["failed"])]
     return "\n".join(lines) + "\n"
 
 

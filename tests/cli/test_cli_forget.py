@@ -135,6 +135,22 @@ def test_compare_table_has_every_method_and_the_original_and_resumes(dau, ckpt, 
     assert json.loads(r2.stdout)["rows"] == json.loads(r.stdout)["rows"]
 
 
+def test_compare_with_a_failed_cell_writes_and_shows_the_finished_cells_then_says_what_failed(
+        dau, ckpt, tmp_path):
+    folder = tmp_path / "cmp"
+    r = dau("compare", ckpt, "--classes", "3", "--methods", "ft,ga", "--seeds", "1", "-o", folder,
+            *fast("ft", "ga", "retrain"), "--set", "ga.lr=10", "--set", "ga.batch_size=4")  # ga runs away: NaN
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    line = r.stderr.strip().splitlines()[-1]  # after the line the job printed when it failed
+    assert line.startswith("error: compare: 1 of 4 jobs failed") and "ga seed 0 (dense): ga diverged" in line
+    assert "ft" in r.stdout and "retrain" in r.stdout  # the finished rows are shown too
+    md = (folder / "compare.md").read_text()
+    assert [ln.split("|")[1].strip() for ln in md.splitlines() if ln.startswith("| ") and "---" not in ln] == [
+        "method", "original", "retrain", "ft"]
+    assert "- ga seed 0 (dense): ga diverged" in md
+    assert [r["method"] for r in json.loads((folder / "compare.json").read_text())["rows"]] == ["original", "retrain", "ft"]
+
+
 def test_compare_on_ray_without_ray_names_the_extra(dau, ckpt, tmp_path, user_error, monkeypatch):
     import sys
 

@@ -66,8 +66,16 @@ def test_a_failing_cell_is_reported_the_others_are_kept_and_a_rerun_completes(
         return real(opened, fs, method, config, sink, seed)
 
     monkeypatch.setattr(operations, "unlearn", ga_seed1_breaks)
-    with pytest.raises(DauError, match=r"1 of 8 jobs failed .*ga seed 1 \(dense\): RuntimeError: out of memory"):
+    with pytest.raises(DauError, match=r"1 of 8 jobs failed .*ga seed 1 \(dense\): RuntimeError: out of memory") as e:
         run(tiny_ckpt, tmp_path)
+    # The finished cells' table comes with the failure: ga's row over the one seed it finished.
+    partial = {r["method"]: r for r in e.value.result["rows"]}
+    assert list(partial) == ["original", "retrain", "ft", "ga (1 of 2 seeds)"]
+    assert partial["ga (1 of 2 seeds)"]["seeds"] == [0] and partial["ft"]["seeds"] == [0, 1]
+    full_ft = next(r for r in in_process[1]["rows"] if r["method"] == "ft")
+    assert {k: v for k, v in partial["ft"].items() if k != "wall_time_s"} == {
+        k: v for k, v in full_ft.items() if k != "wall_time_s"}  # wall time: the one machine-dependent number
+    assert [f["cell"] for f in e.value.result["failed"]] == ["ga seed 1 (dense)"]
     assert len(cells(tmp_path)) == 7
     assert len(ran) == 6  # every unlearning cell was tried, the failure did not stop the others
 
