@@ -162,14 +162,20 @@ def write_json(path: Path, obj) -> None:
 
 def original(work: Path, seed: int) -> Path:
     """The original model of the recipe with this seed (trained once)."""
+    return original_model(RECIPE, work / "models", seed)
+
+
+def original_model(recipe: str, folder: Path, seed: int) -> Path:
+    """`folder/original-SEED.pt`: the recipe trained with this seed on the CPU, once (also dau_verdicts.py's)."""
     from dau_cli.config import resolve
     from dau_cli.engine.checkpoint import save_checkpoint
     from dau_cli.engine import operations
     from dau_cli.runs import EventSink
 
-    path = work / "models" / f"original-{seed}.pt"
+    path = folder / f"original-{seed}.pt"
     if not path.exists():
-        ckpt = operations.train(resolve(RECIPE, {"train.seed": seed, "train.device": "cpu"}), EventSink()).checkpoint
+        folder.mkdir(parents=True, exist_ok=True)
+        ckpt = operations.train(resolve(recipe, {"train.seed": seed, "train.device": "cpu"}), EventSink()).checkpoint
         save_checkpoint(ckpt, path)
     return path
 

@@ -48,17 +48,9 @@ def main() -> None:
 
 
 def original(args, seed: int) -> Path:
-    from dau_cli.config import resolve
-    from dau_cli.engine import operations
-    from dau_cli.engine.checkpoint import save_checkpoint
-    from dau_cli.runs import EventSink
+    from audit_verdicts import original_model  # this folder is on the path when run as a script
 
-    path = args.models / f"original-{seed}.pt"
-    if not path.exists():
-        args.models.mkdir(parents=True, exist_ok=True)
-        config = resolve(args.recipe, {"train.seed": seed, "train.device": "cpu"})
-        save_checkpoint(operations.train(config, EventSink()).checkpoint, path)
-    return path
+    return original_model(args.recipe, args.models, seed)
 
 
 def run(args, c: int, s: int) -> dict:

@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--model", default="cnn", help="a registered model: cnn, lenet, resnet18, vgg16_bn (default cnn)")
     p.add_argument("--steps", type=int, default=30, help="timed optimisation steps per loop (default 30)")
     p.add_argument("--batch-size", type=int, default=128, help="images per step (default 128)")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default auto)")
     p.add_argument("--size", type=int, default=32, help="image side of the synthetic data (default 32)")
     p.add_argument("--data", choices=("synthetic", "digits", "fashion-mnist"), default="synthetic",
                    help="random RGB images of --size, the real 8x8 digits repeated, or Fashion-MNIST's training "
