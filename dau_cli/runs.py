@@ -24,6 +24,8 @@ STATUSES = ("running", "completed", "failed", "interrupted")
 #: What a reader may show besides STATUSES: `lost` (recorded running, but its process on this host
 #: is gone: SIGKILL, a crash, a full disk) and `damaged` (run.json unreadable or malformed).
 SHOWN_STATUSES = (*STATUSES, "lost", "damaged")
+#: The commands that record runs (`compare-cell`: one cell of a comparison).
+RUN_COMMANDS = ("train", "import", "prune", "forget", "audit", "compare", "compare-cell", "demo")
 
 Listener = Callable[[dict[str, Any]], None]
 

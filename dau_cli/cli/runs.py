@@ -159,8 +159,9 @@ def runs_ls(
     """
     from dau_cli.config import DATASET_SIZES
     from dau_cli.methods import check_method, split_column
-    from dau_cli.runs import SHOWN_STATUSES, list_runs, runs_dir
+    from dau_cli.runs import RUN_COMMANDS, SHOWN_STATUSES, list_runs, runs_dir
     from dau_cli.settings import check_name
+    from dau_cli.verdicts import VERDICTS
 
     if status is not None and status not in SHOWN_STATUSES:
         raise DauError(f"--status {status}: choose one of {', '.join(SHOWN_STATUSES)}")
@@ -171,6 +172,10 @@ def runs_ls(
     except ValueError:
         raise DauError(f"--since {since}: give a day as YYYY-MM-DD, e.g. 2026-12-01") from None
     runs = list_runs()
+    _known(command, {r["command"] for r in runs},
+           lambda name: check_name(name, RUN_COMMANDS, "--command: unknown command", "the commands that record runs"))
+    _known(verdict, {_verdict(r) for r in runs},
+           lambda name: check_name(name, VERDICTS, "--verdict: unknown verdict", "docs/audit.md explains each"))
     _known(method, {m for r in runs for m in _methods(r)},  # `dau[dau.lr=0.03]`: a compare column of dau
            lambda name: check_method(split_column(name)[0]))
     _known(None if (dataset or "").startswith("folder:") else dataset, {_dataset(r) for r in runs},

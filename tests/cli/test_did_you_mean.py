@@ -100,6 +100,8 @@ def test_a_mistyped_run_id_names_the_closest_runs(dau, user_error, two_runs, giv
     (["--dataset", "fashon"], "--dataset: unknown data set 'fashon' (did you mean 'fashion-mnist'?)"),
     (["--method", "zzzz"], "--method: unknown method 'zzzz'; choose one of"),
     (["--dataset", "zzzz"], "--dataset: unknown data set 'zzzz'; choose one of"),
+    (["--command", "forgte"], "--command: unknown command 'forgte' (did you mean 'forget'?); choose one of"),
+    (["--verdict", "forgoten"], "--verdict: unknown verdict 'forgoten' (did you mean 'forgotten'?); choose one of"),
 ])
 def test_a_mistyped_runs_ls_filter_names_the_closest_one(dau, user_error, two_runs, args, says):
     assert says in user_error(dau("runs", "ls", *args))
@@ -110,7 +112,8 @@ def test_a_runs_ls_filter_a_run_recorded_or_a_known_one_still_just_filters(dau, 
     record["config"] = {"method": "an-old-method", "data": {"dataset": "folder:/pictures"}}
     (two_runs / FORGET_ID / "run.json").write_text(json.dumps(record))
     for args, ids in ((["--method", "an-old-method"], [FORGET_ID]), (["--dataset", "folder:/pictures"], [FORGET_ID]),
-                      (["--method", "salun"], []), (["--method", "dau[dau.repair_lr=0.03]"], []), (["--dataset", "folder:/elsewhere"], []), (["--dataset", "svhn"], [])):
+                      (["--method", "salun"], []), (["--method", "dau[dau.repair_lr=0.03]"], []), (["--dataset", "folder:/elsewhere"], []), (["--dataset", "svhn"], []),
+                      (["--command", "prune"], []), (["--verdict", "over-forgotten"], [])):
         r = dau("runs", "ls", "--json", *args)
         assert r.exit_code == 0, r.output
         assert [run["id"] for run in json.loads(r.stdout)["runs"]] == ids
