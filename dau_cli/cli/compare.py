@@ -231,6 +231,11 @@ def print_compare(rows: list[dict], title: str) -> None:
         note(left_out(dropped))
     if any("verdicts" in r for r in rows):
         print_verdicts(rows)
+    quality = [r for r in rows if "forgetting_quality" in r]
+    if quality:
+        n = quality[0]["forgetting_quality"]["models"]
+        out.print(f"forgetting quality per example ({n} v {n} models; 1 best, retrain = ceiling): " + ", ".join(
+            f"{escape(r['method'])} {r['forgetting_quality']['value']:.3f}" for r in quality), highlight=False)
 
 
 def print_verdicts(rows: list[dict]) -> None:

@@ -158,7 +158,8 @@ def run_cell(checkpoint: str, key: dict, config: dict, device: str, data_root: s
         cell = {**key, **{k: report[k] for k in AVG_GAP_METRICS}, "val_acc": report["val_acc"],
                 "wall_time_s": cost["wall_time_s"], "image_passes": cost["image_passes"],
                 "forget_size": len(fs.indices),
-                "forget_digest": indices_digest(fs.indices)}
+                "forget_digest": indices_digest(fs.indices),
+                "forget_outputs": forget_outputs(opened.model, data, fs.indices)}
         if key.get("references"):
             from dau_cli.engine.audit_verdict import audit_verdict
 
@@ -171,6 +172,35 @@ def run_cell(checkpoint: str, key: dict, config: dict, device: str, data_root: s
     run.update(summary={k: cell[k] for k in ("verdict", *AVG_GAP_METRICS, "wall_time_s", "image_passes") if k in cell})
     run.finish("completed")
     return cell
+
+
+def forget_outputs(model, data, idx) -> list[float]:
+    """Each forget example's logit-scaled confidence under `model`, in the forget set's order: what
+    forgetting quality compares across seeds (engine/forgetting_quality.py)."""
+    from dau_cli.engine.stats import sample_stats
+    from dau_cli.engine.train import predict
+
+    logits = predict(model, data, idx)
+    stat = sample_stats(logits, data.labels[idx.to(logits.device)])["logit_scaled_confidence"]
+    return [round(float(v), 5) for v in stat.cpu()]
+
+
+def forgetting_quality_row(by: dict, label: str, method: str, seeds: list[int]) -> dict | None:
+    """{"value", "models"}: `method`'s models of the first half of `seeds` against the retrained models
+    of the second half (retrain's own value is the ceiling), or None with under
+    forgetting_quality.MIN_SEEDS seeds, a forget set that differs between seeds (random forgetting
+    draws one per seed: pass --indices), or a cell without outputs (made by an older dau)."""
+    from dau_cli.engine import forgetting_quality as fq
+
+    if len(seeds) < fq.MIN_SEEDS:
+        return None
+    half = len(seeds) // 2
+    first, second = seeds[:half], seeds[half:2 * half]
+    cells = [by.get((label, method, s)) for s in first] + [by.get((label, "retrain", s)) for s in second]
+    if any(c is None or "forget_outputs" not in c for c in cells) or len({c["forget_digest"] for c in cells}) > 1:
+        return None
+    outputs = [c["forget_outputs"] for c in cells]
+    return {"value": fq.forgetting_quality(outputs[:half], outputs[half:]), "models": half}
 
 
 def verdict_numbers(result: dict) -> dict:
@@ -296,6 +326,9 @@ def table(cells: list[dict], checkpoints: dict, methods: list[str], seeds: list[
             judged = [by[(label, method, s)] for s in done if "verdict" in by[(label, method, s)]]
             if judged:
                 row.update(verdict_columns(judged))
+            quality = forgetting_quality_row(by, label, method, list(seeds))
+            if quality is not None:
+                row["forgetting_quality"] = quality
             rows.append(row)
     return {"rows": rows}
 
@@ -353,6 +386,12 @@ def markdown(result: dict, title: str) -> str:
                   "z-score of the forget samples' confidence against models retrained without them; LiRA: trimmed "
                   "mean log-likelihood ratio IN/OUT; relearn N %: forget-set accuracy after N fine-tuning steps; "
                   "probe %: a linear probe's accuracy on the forget set. — : no test could decide."]
+    quality = [r for r in result["rows"] if "forgetting_quality" in r]
+    if quality:
+        n = quality[0]["forgetting_quality"]["models"]
+        lines += ["", f"Forgetting quality per example (the NeurIPS 2023 challenge's F, 1 best; {n} models of each "
+                  f"row against {n} retrained models of other seeds; retrain's own value is the ceiling): " +
+                  ", ".join(f"{r['method']} {r['forgetting_quality']['value']:.3f}" for r in quality) + "."]
     if result.get("failed"):
         lines += ["", "Not in the table, failed (rerun to retry them; the finished cells are kept):", "",
                   *(f"- {f['cell']}: {f['error']}" for f in result["failed"])]
