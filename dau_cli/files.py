@@ -32,9 +32,9 @@ from typing import IO, Any
 
 from dau_cli.errors import DauError
 
-#: Hidden temporary files of this writer (and of older dau versions: `.NAME.PID.tmp`).
-# `.{name}.{pid}.{token}.tmp` (and `.{name}.{pid}.tmp` of older versions). The name part is matched
-# lazily: a token of six decimal digits must not be read as the pid (that removed live writers' files).
+#: Hidden temporary files of this writer, `.NAME.PID.TOKEN.tmp` (and of older dau versions:
+#: `.NAME.PID.tmp`). NAME is matched lazily, so a TOKEN of six decimal digits is never read as the PID
+#: (that once removed a live writer's file).
 TEMP = re.compile(r"^\..+?\.(\d+)(\.[0-9a-f]{6})?\.tmp$")
 #: A temporary file older than this is stale whatever its pid says (pids are reused).
 STALE_AFTER_S = 24 * 3600

@@ -3,8 +3,8 @@
 
 For each forget example, N unlearned models and N retrained models each give one number (its
 logit-scaled confidence; any strictly monotone function of p_y gives the same result). An attacker
-who sees that number and thresholds it (either way round) tells the two groups apart with some false positive rate
-FPR and false negative rate FNR; the example's privacy degree is the largest
+who sees that number and thresholds it (either way round) tells the two groups apart with some
+false positive rate FPR and false negative rate FNR; the example's privacy degree is the largest
 
     eps = max(log(1 - delta - FPR) - log FNR,  log(1 - delta - FNR) - log FPR)
 
