@@ -120,7 +120,7 @@ def compare(
 
     method_list, spec, config = _checked(checkpoint, sparse, recipe, sets, methods, (classes, random, indices))
     with loading("loading torch"):  # once the cheap checks passed
-        from dau_cli.engine.compare import Incomplete, compare as run_compare, parse_seeds
+        from dau_cli.engine.compare import compare as run_compare, parse_seeds
         from dau_cli.engine.jobs import make_executor
         from dau_cli.engine.train import pick_device
 
@@ -142,19 +142,10 @@ def compare(
             spec["indices"] = Path(spec["indices"])
         title = f"{checkpoint.name}: forget {mode} {classes or random or indices}, seeds {seed_list}" + (
             f", verdicts against {references} + {references} references" if references else "")
-        try:
-            with _cells_kept(folder):
-                result = run_compare(ckpts, spec, method_list, seed_list, config, folder, run,
-                                     device if ray else dev, str(data_root) if data_root else None, executor,
-                                     references, workers, ray)
-        except Incomplete as e:  # the finished cells' table is written and shown, then the failure
-            _write_tables(folder, e.result, title, spec, seed_list, references)
-            run.update(outputs={"markdown": str(folder / "compare.md"), "json": str(folder / "compare.json")})
-            if not json_out and e.result["rows"]:
-                print_compare(e.result["rows"], title)
-            raise
-        _write_tables(folder, result, title, spec, seed_list, references)
-        run.update(outputs={"markdown": str(folder / "compare.md"), "json": str(folder / "compare.json")})
+        with _cells_kept(folder), _tables_of_the_finished(folder, title, spec, seed_list, references, run, json_out):
+            result = run_compare(ckpts, spec, method_list, seed_list, config, folder, run, device if ray else dev,
+                                 str(data_root) if data_root else None, executor, references, workers, ray)
+        _write_tables(folder, result, title, spec, seed_list, references, run)
     if json_out:
         print_json({"rows": result["rows"], "markdown": str(folder / "compare.md"), "run_dir": str(run.dir)})
         return
@@ -200,8 +191,25 @@ def _cells_kept(folder: Path) -> Iterator[None]:
                                 f"the next run reuses them; compare.md was not written") from None
 
 
-def _write_tables(folder: Path, result: dict, title: str, spec: dict, seeds: list[int], references: int) -> None:
-    """compare.md and compare.json: compare owns its folder, the tables are rebuilt from the cells on every run."""
+@contextmanager
+def _tables_of_the_finished(folder: Path, title: str, spec: dict, seeds: list[int], references: int, run,
+                            json_out: bool) -> Iterator[None]:
+    """When some cells failed, the finished cells' tables are written (and shown), then the failure raised."""
+    from dau_cli.engine.compare import Incomplete
+
+    try:
+        yield
+    except Incomplete as e:
+        _write_tables(folder, e.result, title, spec, seeds, references, run)
+        if not json_out and e.result["rows"]:
+            print_compare(e.result["rows"], title)
+        raise
+
+
+def _write_tables(folder: Path, result: dict, title: str, spec: dict, seeds: list[int], references: int,
+                  run) -> None:
+    """compare.md and compare.json, named in the run's outputs: compare owns its folder, the tables are
+    rebuilt from the cells on every run."""
     from dau_cli.engine.compare import markdown
     from dau_cli.files import write_json, write_text
 
@@ -210,6 +218,7 @@ def _write_tables(folder: Path, result: dict, title: str, spec: dict, seeds: lis
                    **({"references": references} if references else {})})
     write_json(folder / "compare.json", result, force=True)
     write_text(folder / "compare.md", md, force=True)
+    run.update(outputs={"markdown": str(folder / "compare.md"), "json": str(folder / "compare.json")})
 
 
 def print_compare(rows: list[dict], title: str) -> None:

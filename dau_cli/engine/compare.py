@@ -24,7 +24,7 @@ import statistics
 from collections.abc import Callable
 from pathlib import Path
 
-from dau_cli.engine import operations
+from dau_cli.engine import forgetting_quality, operations
 from dau_cli.engine.audit import AVG_GAP_METRICS, avg_gap
 from dau_cli.engine.bank import indices_digest
 from dau_cli.engine.checkpoint import load_checkpoint
@@ -159,7 +159,7 @@ def run_cell(checkpoint: str, key: dict, config: dict, device: str, data_root: s
                 "wall_time_s": cost["wall_time_s"], "image_passes": cost["image_passes"],
                 "forget_size": len(fs.indices),
                 "forget_digest": indices_digest(fs.indices),
-                "forget_outputs": forget_outputs(opened.model, data, fs.indices)}
+                "forget_outputs": forgetting_quality.forget_outputs(opened.model, data, fs.indices)}
         if key.get("references"):
             from dau_cli.engine.audit_verdict import audit_verdict
 
@@ -172,35 +172,6 @@ def run_cell(checkpoint: str, key: dict, config: dict, device: str, data_root: s
     run.update(summary={k: cell[k] for k in ("verdict", *AVG_GAP_METRICS, "wall_time_s", "image_passes") if k in cell})
     run.finish("completed")
     return cell
-
-
-def forget_outputs(model, data, idx) -> list[float]:
-    """Each forget example's logit-scaled confidence under `model`, in the forget set's order: what
-    forgetting quality compares across seeds (engine/forgetting_quality.py)."""
-    from dau_cli.engine.stats import sample_stats
-    from dau_cli.engine.train import predict
-
-    logits = predict(model, data, idx)
-    stat = sample_stats(logits, data.labels[idx.to(logits.device)])["logit_scaled_confidence"]
-    return [round(float(v), 5) for v in stat.cpu()]
-
-
-def forgetting_quality_row(by: dict, label: str, method: str, seeds: list[int]) -> dict | None:
-    """{"value", "models"}: `method`'s models of the first half of `seeds` against the retrained models
-    of the second half (retrain's own value is the ceiling), or None with under
-    forgetting_quality.MIN_SEEDS seeds, a forget set that differs between seeds (random forgetting
-    draws one per seed: pass --indices), or a cell without outputs (made by an older dau)."""
-    from dau_cli.engine import forgetting_quality as fq
-
-    if len(seeds) < fq.MIN_SEEDS:
-        return None
-    half = len(seeds) // 2
-    first, second = seeds[:half], seeds[half:2 * half]
-    cells = [by.get((label, method, s)) for s in first] + [by.get((label, "retrain", s)) for s in second]
-    if any(c is None or "forget_outputs" not in c for c in cells) or len({c["forget_digest"] for c in cells}) > 1:
-        return None
-    outputs = [c["forget_outputs"] for c in cells]
-    return {"value": fq.forgetting_quality(outputs[:half], outputs[half:]), "models": half}
 
 
 def verdict_numbers(result: dict) -> dict:
@@ -326,7 +297,7 @@ def table(cells: list[dict], checkpoints: dict, methods: list[str], seeds: list[
             judged = [by[(label, method, s)] for s in done if "verdict" in by[(label, method, s)]]
             if judged:
                 row.update(verdict_columns(judged))
-            quality = forgetting_quality_row(by, label, method, list(seeds))
+            quality = forgetting_quality.row(by, label, method, list(seeds))
             if quality is not None:
                 row["forgetting_quality"] = quality
             rows.append(row)

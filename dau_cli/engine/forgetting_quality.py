@@ -62,3 +62,30 @@ def scores(eps: np.ndarray) -> np.ndarray:
 def forgetting_quality(unlearned: np.ndarray, retrained: np.ndarray) -> float:
     """F: the mean score over the forget examples (1 best)."""
     return float(scores(epsilons(unlearned, retrained)).mean())
+
+
+def forget_outputs(model, data, idx) -> list[float]:
+    """Each forget example's logit-scaled confidence under `model`, in the forget set's order: what
+    forgetting quality compares across seeds."""
+    from dau_cli.engine.stats import sample_stats
+    from dau_cli.engine.train import predict
+
+    logits = predict(model, data, idx)
+    stat = sample_stats(logits, data.labels[idx.to(logits.device)])["logit_scaled_confidence"]
+    return [round(float(v), 5) for v in stat.cpu()]
+
+
+def row(by: dict, label: str, method: str, seeds: list[int]) -> dict | None:
+    """A compare row's {"value", "models"} from its cells `by` (label, name, seed): `method`'s models
+    of the first half of `seeds` against the retrained models of the second half (retrain's own value
+    is the ceiling). None with under MIN_SEEDS seeds, a forget set that differs between seeds (random
+    forgetting draws one per seed: pass --indices), or a cell without outputs (made by an older dau)."""
+    if len(seeds) < MIN_SEEDS:
+        return None
+    half = len(seeds) // 2
+    first, second = seeds[:half], seeds[half:2 * half]
+    cells = [by.get((label, method, s)) for s in first] + [by.get((label, "retrain", s)) for s in second]
+    if any(c is None or "forget_outputs" not in c for c in cells) or len({c["forget_digest"] for c in cells}) > 1:
+        return None
+    outputs = [c["forget_outputs"] for c in cells]
+    return {"value": forgetting_quality(outputs[:half], outputs[half:]), "models": half}
