@@ -27,7 +27,6 @@ import torch
 from dau_cli.runs import EventSink
 
 
-
 @dataclass
 class Outcome:
     """A command's new checkpoint and the summary it prints, records in its run and returns as JSON."""
